@@ -1,0 +1,1 @@
+"""Pure domain: wire shapes, translation, routing decisions, errors. No I/O, no aiohttp."""

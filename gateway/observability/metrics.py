@@ -1,0 +1,102 @@
+"""Prometheus metrics, one registry per application (no process-global collectors)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    120,
+)
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class GatewayMetrics:
+    """The gateway's metric families. Names are kept from the systems operators migrate from."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "smartflow_requests_total",
+            "Requests answered by the gateway",
+            ("route", "model", "status"),
+            registry=r,
+        )
+        self.request_duration = Histogram(
+            "smartflow_request_duration_seconds",
+            "Time from request received to response complete (streams: to last byte)",
+            ("route",),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.overhead = Histogram(
+            "smartflow_overhead_seconds",
+            "Time spent in the gateway itself, upstream time excluded",
+            ("route",),
+            buckets=OVERHEAD_BUCKETS,
+            registry=r,
+        )
+        self.upstream_duration = Histogram(
+            "smartflow_upstream_duration_seconds",
+            "Time from sending upstream to the upstream's response headers",
+            ("provider", "status"),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_retries = Counter(
+            "smartflow_upstream_retries_total",
+            "Upstream attempts that failed and were retried or fell back",
+            ("provider", "reason"),
+            registry=r,
+        )
+        self.cooldowns = Counter(
+            "smartflow_deployment_cooldowns_total",
+            "Deployments taken out of rotation after repeated failures",
+            ("provider", "model"),
+            registry=r,
+        )
+        self.tokens = Counter(
+            "smartflow_tokens_total",
+            "Tokens reported by upstream usage",
+            ("model", "kind"),
+            registry=r,
+        )
+        self.cache_hits = Counter(
+            "smartflow_cache_hits_total", "Response cache hits", ("kind",), registry=r
+        )
+        self.cache_misses = Counter(
+            "smartflow_cache_misses_total", "Response cache misses", registry=r
+        )
+        self.embedding_duration = Histogram(
+            "smartflow_embedding_duration_seconds",
+            "Time to embed a prompt for the semantic cache",
+            buckets=OVERHEAD_BUCKETS,
+            registry=r,
+        )
+        self.client_disconnects = Counter(
+            "smartflow_client_disconnects_total",
+            "Requests whose client went away before the response was complete",
+            ("route",),
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,89 @@
+"""The Anthropic Messages API: POST /anthropic/v1/messages. Passed through to an Anthropic-speaking
+upstream, translated for an OpenAI-speaking one (streamed usage included)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway.core import translate
+from gateway.core.errors import InvalidRequest
+from gateway.pipeline.body import read_json, require_list, require_model, stream_flag
+from gateway.pipeline.context import RequestContext
+from gateway.pipeline.endpoint import endpoint
+from gateway.pipeline.relay import JsonTranslate, relay_stream, relay_whole
+from gateway.pipeline.router import Deployment
+from gateway.pipeline.state import GatewayState
+from gateway.providers.base import Endpoint, UpstreamRequest
+
+
+def _validate(body: dict[str, Any]) -> None:
+    require_list(body, "messages")
+    max_tokens = body.get("max_tokens")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise InvalidRequest("max_tokens: field required (a positive integer)", param="max_tokens")
+
+
+@endpoint("messages", "anthropic")
+async def messages(
+    request: web.Request, ctx: RequestContext, state: GatewayState
+) -> web.StreamResponse:
+    if state.auth is not None:
+        state.auth.check(request)
+    body = await read_json(request, state.settings.max_body_bytes)
+    ctx.model = require_model(body)
+    _validate(body)
+    ctx.stream = stream_flag(body)
+    router = state.router
+    assert router is not None
+    ctx.metric_model = router.metric_label(ctx.model)
+
+    def build(deployment: Deployment, upstream_model: str) -> UpstreamRequest:
+        provider = deployment.provider
+        if provider.speaks("anthropic"):
+            upstream = (
+                body if body["model"] == upstream_model else {**body, "model": upstream_model}
+            )
+            upstream_endpoint: Endpoint = "messages"
+        else:
+            upstream = translate.anthropic_request_to_openai(body)
+            upstream["model"] = upstream_model
+            if ctx.stream:
+                upstream["stream_options"] = {"include_usage": True}
+            upstream_endpoint = "chat"
+        return UpstreamRequest(
+            endpoint=upstream_endpoint,
+            body=upstream,
+            stream=ctx.stream,
+            timeout_s=deployment.timeout_s(),
+            request_id=ctx.request_id,
+            deployment_model=upstream_model,
+        )
+
+    with state.tracer.span("route", model=ctx.model):
+        sent = await router.send(ctx, ctx.model, build)
+    native = sent.deployment.provider.speaks("anthropic")
+    message_id = "msg_" + ctx.request_id[4:]
+    if ctx.stream and sent.response.status < 400:
+        translator = (
+            None
+            if native
+            else translate.OpenAIToAnthropicStream(model=sent.upstream_model, message_id=message_id)
+        )
+        with state.tracer.span("stream"):
+            return await relay_stream(request, ctx, sent, translator)
+    to_anthropic: JsonTranslate | None = None
+    if not native:
+
+        def to_anthropic(parsed: dict[str, Any]) -> dict[str, Any]:
+            return translate.openai_response_to_anthropic(parsed, model=sent.upstream_model)
+
+    with state.tracer.span("respond"):
+        return await relay_whole(
+            ctx, sent, to_anthropic, None if native else translate.openai_error_to_anthropic
+        )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/anthropic/v1/messages", messages)

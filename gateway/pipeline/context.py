@@ -1,0 +1,42 @@
+"""Per-request state carried through the pipeline stages."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+ClientWire = Literal["openai", "anthropic", "none"]
+
+
+def new_request_id() -> str:
+    return "req_" + os.urandom(12).hex()
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    route: str  # a bounded label: "chat", "completions", "embeddings", "models", "messages"
+    wire: ClientWire
+    client_ip: str | None
+    started: float = field(default_factory=time.perf_counter)
+    model: str = "-"
+    metric_model: str = "other"
+    stream: bool = False
+    provider: str | None = None
+    served_model: str | None = None
+    status: int = 0
+    upstream_s: float = 0.0
+    attempts: int = 0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    client_disconnected: bool = False
+    error_code: str | None = None
+
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.started
+
+    def overhead_ms(self) -> float:
+        """Time spent in the gateway so far, upstream waiting (and retry backoff) excluded."""
+        return max(0.0, (self.elapsed_s() - self.upstream_s) * 1000.0)

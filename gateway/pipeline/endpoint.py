@@ -1,0 +1,95 @@
+"""Wraps every data-plane handler: request context, the one error-to-response mapping, and the
+after-response bookkeeping (metrics, access log)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway.core.errors import GatewayError, PayloadTooLarge
+from gateway.pipeline.context import ClientWire, RequestContext, new_request_id
+from gateway.pipeline.respond import error_response
+from gateway.pipeline.state import STATE, GatewayState
+
+log = logging.getLogger("smartflow.access")
+
+Handler = Callable[[web.Request, RequestContext, GatewayState], Awaitable[web.StreamResponse]]
+
+
+def endpoint(
+    route: str, wire: ClientWire
+) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+    def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        @functools.wraps(handler)
+        async def run(request: web.Request) -> web.StreamResponse:
+            state = request.app[STATE]
+            ctx = RequestContext(new_request_id(), route, wire, request.remote)
+            lifecycle = state.lifecycle
+            lifecycle.inflight += 1
+            try:
+                return await handler(request, ctx, state)
+            except GatewayError as exc:
+                return error_response(ctx, exc)
+            except web.HTTPRequestEntityTooLarge:
+                limit = state.settings.max_body_bytes
+                return error_response(
+                    ctx, PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
+                )
+            except (asyncio.CancelledError, ConnectionResetError):
+                ctx.client_disconnected = True
+                ctx.status = ctx.status or 499
+                raise
+            except Exception:
+                log.exception("unhandled error", extra={"request_id": ctx.request_id})
+                return error_response(
+                    ctx,
+                    GatewayError(
+                        f"internal error in the gateway; quote request id {ctx.request_id}"
+                    ),
+                )
+            finally:
+                lifecycle.inflight -= 1
+                _observe(state, ctx)
+
+        return run
+
+    return wrap
+
+
+def _observe(state: GatewayState, ctx: RequestContext) -> None:
+    metrics = state.metrics
+    elapsed = ctx.elapsed_s()
+    metrics.requests.labels(ctx.route, ctx.metric_model, str(ctx.status)).inc()
+    metrics.request_duration.labels(ctx.route).observe(elapsed)
+    metrics.overhead.labels(ctx.route).observe(max(0.0, elapsed - ctx.upstream_s))
+    if ctx.client_disconnected:
+        metrics.client_disconnects.labels(ctx.route).inc()
+    if ctx.prompt_tokens is not None:
+        metrics.tokens.labels(ctx.metric_model, "prompt").inc(ctx.prompt_tokens)
+    if ctx.completion_tokens is not None:
+        metrics.tokens.labels(ctx.metric_model, "completion").inc(ctx.completion_tokens)
+    if state.settings.access_log:
+        log.info(
+            "request",
+            extra={
+                "request_id": ctx.request_id,
+                "route": ctx.route,
+                "model": ctx.model,
+                "served_model": ctx.served_model,
+                "provider": ctx.provider,
+                "stream": ctx.stream,
+                "status": ctx.status,
+                "attempts": ctx.attempts,
+                "duration_ms": round(elapsed * 1000, 3),
+                "upstream_ms": round(ctx.upstream_s * 1000, 3),
+                "prompt_tokens": ctx.prompt_tokens,
+                "completion_tokens": ctx.completion_tokens,
+                "client_ip": ctx.client_ip,
+                "error_code": ctx.error_code,
+                "client_disconnected": ctx.client_disconnected,
+            },
+        )

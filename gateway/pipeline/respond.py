@@ -1,0 +1,43 @@
+"""Building responses: the headers every answer carries, and errors in the caller's wire format."""
+
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+
+from gateway.core.errors import (
+    GatewayError,
+    anthropic_error_body,
+    openai_error_body,
+    status_of,
+)
+from gateway.pipeline.context import RequestContext
+
+JSON = "application/json"
+CACHE_BYPASS = "bypass"
+
+
+def smartflow_headers(ctx: RequestContext) -> dict[str, str]:
+    return {
+        "x-smartflow-request-id": ctx.request_id,
+        "x-smartflow-overhead-ms": f"{ctx.overhead_ms():.3f}",
+        "x-smartflow-cache": CACHE_BYPASS,
+    }
+
+
+def json_response(ctx: RequestContext, status: int, body: bytes) -> web.Response:
+    ctx.status = status
+    return web.Response(status=status, body=body, content_type=JSON, headers=smartflow_headers(ctx))
+
+
+def error_body(ctx: RequestContext, error: GatewayError) -> bytes:
+    if ctx.wire == "anthropic":
+        return orjson.dumps(anthropic_error_body(error))
+    return orjson.dumps(openai_error_body(error))
+
+
+def error_response(ctx: RequestContext, error: GatewayError) -> web.Response:
+    ctx.error_code = error.code
+    response = json_response(ctx, status_of(error), error_body(ctx, error))
+    response.headers.update(error.headers)
+    return response

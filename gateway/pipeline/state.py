@@ -1,0 +1,35 @@
+"""What the pipeline's handlers share: built once per application, reached through the app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from gateway.observability.metrics import GatewayMetrics
+from gateway.observability.tracing import Tracer
+from gateway.pipeline.auth import AdminKeyAuth
+from gateway.pipeline.router import Router
+from gateway.settings import Settings
+
+
+@dataclass(slots=True)
+class Lifecycle:
+    """Readiness and in-flight bookkeeping, for /ready and graceful shutdown."""
+
+    ready: bool = False
+    draining: bool = False
+    inflight: int = 0
+
+
+@dataclass(slots=True)
+class GatewayState:
+    settings: Settings
+    metrics: GatewayMetrics
+    tracer: Tracer
+    auth: AdminKeyAuth | None
+    router: Router | None = None
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+
+
+STATE = web.AppKey("smartflow_state", GatewayState)

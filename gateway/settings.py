@@ -1,0 +1,211 @@
+"""The only module that reads the environment and the config file.
+
+Everything the gateway needs is collected into one frozen `Settings` at start and passed down.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import SecretStr, ValidationError
+
+from gateway import __version__
+from gateway.core.config import GatewayConfig
+
+ServiceType = Literal["proxy", "api-server", "compliance", "policy-perfect", "all"]
+SERVICE_TYPES: tuple[ServiceType, ...] = (
+    "proxy",
+    "api-server",
+    "compliance",
+    "policy-perfect",
+    "all",
+)
+DEFAULT_PORTS: dict[str, int] = {
+    "proxy": 7775,
+    "api-server": 7778,
+    "compliance": 7777,
+    "policy-perfect": 7782,
+    "all": 7775,
+}
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message names it and says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class BuildInfo:
+    version: str
+    git_commit: str
+    build_time: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    service_type: ServiceType
+    host: str
+    port: int
+    admin_api_key: SecretStr | None
+    config: GatewayConfig
+    build: BuildInfo
+    workers: int = 1
+    redis_url: str | None = None
+    database_url: str | None = None
+    data_dir: Path | None = None
+    mcp_gateway_enabled: bool = False
+    rate_limit_requests_per_hour: int | None = None
+    semantic_cache_threshold: float = 0.90
+    compliance_timeout_secs: float = 8.0
+    max_body_bytes: int = 50 * 1024 * 1024
+    shutdown_timeout_s: float = 30.0
+    log_level: str = "INFO"
+    access_log: bool = True
+    log_prompts: bool = False
+    otel_endpoint: str | None = None
+    features: tuple[str, ...] = field(default=())
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean: use true or false")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw!r} must be at least {minimum:g}")
+    return value
+
+
+def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
+    """Read and validate SMARTFLOW_CONFIG, resolving each provider's api_key_env from `env`."""
+    if not path:
+        return GatewayConfig()
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise SettingsError(f"SMARTFLOW_CONFIG: cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"SMARTFLOW_CONFIG: {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise SettingsError(f"SMARTFLOW_CONFIG: {path} must hold a mapping at the top level")
+    for provider in raw.get("providers") or []:
+        if not isinstance(provider, dict):
+            continue
+        if "api_key" in provider:
+            raise SettingsError(
+                f"SMARTFLOW_CONFIG: provider {provider.get('name')!r} has api_key in the file; "
+                "put the key in the environment and name the variable in api_key_env"
+            )
+        key_env = provider.get("api_key_env")
+        if key_env:
+            if not env.get(key_env):
+                raise SettingsError(
+                    f"provider {provider.get('name')!r}: environment variable {key_env} is not set"
+                )
+            provider["api_key"] = env[key_env]
+    try:
+        return GatewayConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise SettingsError(f"SMARTFLOW_CONFIG {path}: {where}: {first['msg']}") from None
+
+
+def _build_info(env: Mapping[str, str]) -> BuildInfo:
+    return BuildInfo(
+        version=__version__,
+        git_commit=env.get("SMARTFLOW_GIT_COMMIT", "unknown"),
+        build_time=env.get("SMARTFLOW_BUILD_TIME", "unknown"),
+    )
+
+
+def _features(config: GatewayConfig, env: Mapping[str, str], mcp: bool) -> tuple[str, ...]:
+    features = ["openai", "anthropic", "streaming", "routing", "metrics"]
+    if config.uses_mock_only:
+        features.append("mock-provider")
+    if mcp:
+        features.append("mcp")
+    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        features.append("otel")
+    return tuple(features)
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    *,
+    service_type: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+    config_path: str | None = None,
+) -> Settings:
+    """Build Settings from the environment; explicit arguments (command-line flags) win."""
+    env = os.environ if env is None else env
+    service = service_type or env.get("SERVICE_TYPE", "all")
+    if service not in SERVICE_TYPES:
+        raise SettingsError(
+            f"SERVICE_TYPE={service!r} is unknown: use one of {', '.join(SERVICE_TYPES)}"
+        )
+    config = load_config(config_path or env.get("SMARTFLOW_CONFIG"), env)
+    admin = env.get("ADMIN_API_KEY") or None
+    if admin is not None and len(admin) < 16:
+        raise SettingsError("ADMIN_API_KEY is too short: use at least 16 random characters")
+    rph_raw = env.get("RATE_LIMIT_REQUESTS_PER_HOUR")
+    mcp = _bool(env, "MCP_GATEWAY_ENABLED", False)
+    threshold = _number(env, "SEMANTIC_CACHE_THRESHOLD", 0.90)
+    if threshold > 1:
+        raise SettingsError("SEMANTIC_CACHE_THRESHOLD must be between 0 and 1")
+    data_dir = env.get("SMARTFLOW_DATA_DIR")
+    resolved_port = (
+        port
+        if port is not None
+        else int(_number(env, "SMARTFLOW_PORT", DEFAULT_PORTS[service], minimum=0))
+    )
+    return Settings(
+        service_type=service,  # type: ignore[arg-type]  # checked against SERVICE_TYPES above
+        host=host or env.get("SMARTFLOW_HOST", "0.0.0.0"),
+        port=resolved_port,
+        workers=workers
+        if workers is not None
+        else int(_number(env, "SMARTFLOW_WORKERS", 1, minimum=1)),
+        admin_api_key=SecretStr(admin) if admin else None,
+        config=config,
+        build=_build_info(env),
+        redis_url=env.get("KEYSTORE_REDIS_URL") or None,
+        database_url=env.get("DATABASE_URL") or None,
+        data_dir=Path(data_dir) if data_dir else None,
+        mcp_gateway_enabled=mcp,
+        rate_limit_requests_per_hour=int(_number(env, "RATE_LIMIT_REQUESTS_PER_HOUR", 0))
+        if rph_raw
+        else None,
+        semantic_cache_threshold=threshold,
+        compliance_timeout_secs=_number(env, "COMPLIANCE_TIMEOUT_SECS", 8.0),
+        max_body_bytes=int(
+            _number(env, "SMARTFLOW_MAX_BODY_BYTES", 50 * 1024 * 1024, minimum=1024)
+        ),
+        shutdown_timeout_s=_number(env, "SMARTFLOW_SHUTDOWN_TIMEOUT_SECS", 30.0),
+        log_level=env.get("SMARTFLOW_LOG_LEVEL", "INFO").upper(),
+        access_log=_bool(env, "SMARTFLOW_ACCESS_LOG", True),
+        log_prompts=_bool(env, "SMARTFLOW_LOG_PROMPTS", False),
+        otel_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+        features=_features(config, env, mcp),
+    )

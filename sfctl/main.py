@@ -1,0 +1,68 @@
+"""The sfctl root: one typer app, one place where errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from sfctl import __version__, ui
+from sfctl.commands import up as up_commands
+from sfctl.errors import SfctlError
+
+app = typer.Typer(
+    name="sfctl",
+    help="Run, deploy, verify, lint and load-test the Smartflow gateway.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print sfctl's version and exit."),
+) -> None:
+    if version:
+        ui.info(f"sfctl {__version__}")
+        raise typer.Exit(0)
+
+
+app.command("up")(up_commands.up)
+app.command("down")(up_commands.down)
+
+
+def _register_mock_upstream() -> None:
+    from sfctl.commands.mock_upstream import mock_upstream
+
+    app.command(
+        "mock-upstream",
+        help="Run a fake OpenAI- and Anthropic-compatible LLM server for tests and benchmarks.",
+    )(mock_upstream)
+
+
+_register_mock_upstream()
+
+
+def run() -> None:
+    """Console entry point: errors are one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        result = app(standalone_mode=False)
+    except SfctlError as exc:
+        ui.error(str(exc))
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        ui.error("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # a bug: still one line, with what to report
+        ui.error(f"internal error: {type(exc).__name__}: {exc} (please report this)")
+        sys.exit(70)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -65,9 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"smartflow-gateway: {exc}", file=sys.stderr)
         return 2
-    if settings.workers > 1:
-        return server.run_workers(settings)
-    server.run_single(settings)
+    try:
+        if settings.workers > 1:
+            return server.run_workers(settings)
+        server.run_single(settings)
+    except OSError as exc:
+        print(
+            f"smartflow-gateway: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -12,8 +14,26 @@ from gateway.pipeline.auth import AdminKeyAuth
 from gateway.pipeline.state import STATE, GatewayState
 from gateway.services import common, compliance, proxy
 from gateway.settings import Settings, SettingsError
+from gateway.store import sqlite
 
 DATA_PLANE = ("proxy", "all")
+
+
+async def _embedded_store(app: web.Application) -> AsyncIterator[None]:
+    """The SQLite store in the data directory (embedded default: SERVICE_TYPE=all)."""
+    settings = app[STATE].settings
+    assert settings.data_dir is not None
+    connection = await asyncio.to_thread(
+        sqlite.open_store,
+        settings.data_dir,
+        version=settings.build.version,
+        service=settings.service_type,
+        pid=os.getpid(),
+    )
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(connection.close)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -50,6 +70,8 @@ def build_app(settings: Settings) -> web.Application:
     )
     common.add_routes(app)
     service = settings.service_type
+    if settings.data_dir is not None and service == "all":
+        app.cleanup_ctx.append(_embedded_store)
     if service in DATA_PLANE:
         proxy.setup(app)
     if service in ("compliance", "all"):

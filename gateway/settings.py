@@ -5,6 +5,7 @@ Everything the gateway needs is collected into one frozen `Settings` at start an
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -123,11 +124,25 @@ def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
                 )
             provider["api_key"] = env[key_env]
     try:
-        return GatewayConfig.model_validate(raw)
+        config = GatewayConfig.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         raise SettingsError(f"SMARTFLOW_CONFIG {path}: {where}: {first['msg']}") from None
+    for provider_config in config.providers:
+        if provider_config.azure_ad and not _installed("azure.identity"):
+            raise SettingsError(
+                f"provider {provider_config.name!r} uses azure_ad, which needs azure-identity: "
+                "pip install 'smartflow[azure]'"
+            )
+    return config
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # the parent package is missing
+        return False
 
 
 def _build_info(env: Mapping[str, str]) -> BuildInfo:

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,22 +169,44 @@ def start_detached(
     return gateway
 
 
-def start_foreground(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start the gateway attached to this terminal (its logs go to our stdout)."""
-    return subprocess.Popen(command, env=env)  # noqa: S603  # our own interpreter and module
+@dataclass(slots=True)
+class Foreground:
+    process: subprocess.Popen[bytes]
+    stop_requested: bool = False
+
+
+@contextlib.contextmanager
+def foreground(command: list[str], env: dict[str, str]) -> Iterator[Foreground]:
+    """The gateway attached to this terminal. From the moment it starts, SIGTERM to sfctl is
+    passed on (the gateway drains), and leaving the block never leaves the gateway behind."""
+    running = Foreground(subprocess.Popen(command, env=env))  # noqa: S603  # our own module
+
+    def pass_on(*_: object) -> None:
+        running.stop_requested = True
+        running.process.send_signal(signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, pass_on)
+    try:
+        yield running
+    finally:
+        process = running.process
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(40)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def wait_foreground(process: subprocess.Popen[bytes]) -> int:
-    """Wait for the gateway; Ctrl-C or SIGTERM drains it rather than killing it."""
-    previous = signal.signal(signal.SIGTERM, lambda *_: process.send_signal(signal.SIGTERM))
-    try:
-        while True:
-            try:
-                return process.wait()
-            except KeyboardInterrupt:
-                process.send_signal(signal.SIGTERM)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    """Wait for the gateway; Ctrl-C drains it (like SIGTERM) rather than killing it."""
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            process.send_signal(signal.SIGTERM)
 
 
 def stop(gateway: LocalGateway, data_dir: Path, timeout_s: float = 35.0) -> bool:

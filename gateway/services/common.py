@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import orjson
@@ -34,6 +35,7 @@ async def health(request: web.Request) -> web.Response:
         "status": "ok",
         "service": state.settings.service_type,
         "version": state.settings.build.version,
+        "pid": os.getpid(),
     }
     if state.router is not None:
         providers = state.router.provider_summary()

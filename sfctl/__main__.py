@@ -1,0 +1,3 @@
+from sfctl.main import run
+
+run()

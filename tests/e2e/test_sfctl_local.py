@@ -1,0 +1,132 @@
+"""`sfctl up` / `sfctl down` / `sfctl mock-upstream` as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import httpx
+import openai
+import pytest
+from support.procs import free_port, stop, wait_ready
+
+pytestmark = pytest.mark.e2e
+
+
+def sfctl(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sfctl", *args],
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    directory = tmp_path / "state"
+    yield directory
+    sfctl("down", "--data-dir", str(directory))  # never leave a gateway behind
+
+
+def test_up_detach_then_down(data_dir: Path) -> None:
+    port = free_port()
+    started = sfctl("up", "--detach", "--port", str(port), "--data-dir", str(data_dir))
+    assert started.returncode == 0, started.stderr
+    assert f"http://127.0.0.1:{port}" in started.stdout
+    assert "mock provider" in started.stderr  # says plainly that nothing real is configured
+    key_file = data_dir / "admin_api_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = key_file.read_text().strip()
+    assert key not in started.stdout + started.stderr  # shown by path, never printed
+
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0)
+    reply = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
+    )
+    assert reply.choices[0].message.content
+    assert (data_dir / "smartflow.db").exists()
+
+    again = sfctl("up", "--detach", "--port", str(free_port()), "--data-dir", str(data_dir))
+    assert again.returncode == 1
+    assert "already running" in again.stderr
+    assert "Traceback" not in again.stderr
+
+    stopped = sfctl("down", "--data-dir", str(data_dir))
+    assert stopped.returncode == 0
+    assert "Stopped" in stopped.stdout
+    assert not (data_dir / "gateway.pid").exists()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/health")
+    # the key survives restarts: clients keep working after `sfctl up` again
+    restarted = sfctl("up", "--detach", "--port", str(port), "--data-dir", str(data_dir))
+    assert restarted.returncode == 0
+    assert key_file.read_text().strip() == key
+
+
+def test_up_foreground_drains_on_sigterm(data_dir: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sfctl", "up", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/ready", process)
+    finally:
+        code = stop(process, signal.SIGTERM)
+    output = process.stdout.read().decode() if process.stdout else ""
+    assert code == 0, output
+    assert "draining" in output
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/health")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["up", "--port", "70000"], "out of range"),
+        (["up", "--config", "/no/such/file.yaml"], "no such file"),
+        (["mock-upstream", "--error-rate", "2"], "error"),
+    ],
+)
+def test_bad_input_is_one_line(args: list[str], fragment: str, data_dir: Path) -> None:
+    result = sfctl(*args, "--data-dir", str(data_dir)) if args[0] == "up" else sfctl(*args)
+    assert result.returncode != 0
+    assert fragment in result.stderr.lower()
+    assert "Traceback" not in result.stderr
+
+
+def test_down_when_nothing_runs(data_dir: Path) -> None:
+    result = sfctl("down", "--data-dir", str(data_dir))
+    assert result.returncode == 0
+    assert "No local gateway" in result.stdout
+
+
+def test_mock_upstream_serves_both_sdks() -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sfctl", "mock-upstream", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/health", process)
+        chat = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x").chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
+        message = anthropic.Anthropic(base_url=f"http://127.0.0.1:{port}", api_key="x").messages.create(
+            model="claude-gw-test", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
+        )
+    finally:
+        assert stop(process) == 0
+    assert chat.choices[0].message.content
+    assert message.content[0].type == "text"

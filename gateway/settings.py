@@ -164,6 +164,13 @@ def _features(config: GatewayConfig, env: Mapping[str, str], mcp: bool) -> tuple
     return tuple(features)
 
 
+def _service_type(value: str) -> ServiceType:
+    for known in SERVICE_TYPES:
+        if value == known:
+            return known
+    raise SettingsError(f"SERVICE_TYPE={value!r} is unknown: use one of {', '.join(SERVICE_TYPES)}")
+
+
 def load_settings(
     env: Mapping[str, str] | None = None,
     *,
@@ -175,11 +182,7 @@ def load_settings(
 ) -> Settings:
     """Build Settings from the environment; explicit arguments (command-line flags) win."""
     env = os.environ if env is None else env
-    service = service_type or env.get("SERVICE_TYPE", "all")
-    if service not in SERVICE_TYPES:
-        raise SettingsError(
-            f"SERVICE_TYPE={service!r} is unknown: use one of {', '.join(SERVICE_TYPES)}"
-        )
+    service = _service_type(service_type or env.get("SERVICE_TYPE", "all"))
     config = load_config(config_path or env.get("SMARTFLOW_CONFIG"), env)
     admin = env.get("ADMIN_API_KEY") or None
     if admin is not None and len(admin) < 16:
@@ -196,7 +199,7 @@ def load_settings(
         else int(_number(env, "SMARTFLOW_PORT", DEFAULT_PORTS[service], minimum=0))
     )
     return Settings(
-        service_type=service,  # type: ignore[arg-type]  # checked against SERVICE_TYPES above
+        service_type=service,  # checked against SERVICE_TYPES above
         host=host or env.get("SMARTFLOW_HOST", "0.0.0.0"),
         port=resolved_port,
         workers=workers

@@ -86,7 +86,7 @@ def backoff_delay(
     """Exponential backoff with full jitter; a Retry-After within bounds is honoured exactly."""
     if retry_after is not None and retry_after <= policy.max_retry_after_s:
         return max(retry_after, 0.0)
-    ceiling = min(policy.backoff_max_s, policy.backoff_base_s * (2**attempt))
+    ceiling: float = min(policy.backoff_max_s, policy.backoff_base_s * 2.0**attempt)
     return ceiling * rand
 
 

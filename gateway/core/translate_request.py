@@ -127,8 +127,11 @@ def _openai_user_blocks(content: Any, param: str) -> list[dict[str, Any]]:
 
 
 def _tool_id(value: Any, param: str) -> str:
-    """A tool call id Anthropic accepts. Some OpenAI-compatible servers use ids such as
-    `functions.get_weather:0`; the same rewrite applies to the call and to its result."""
+    """A tool call id Anthropic accepts (letters, digits, `_` and `-`).
+
+    Some OpenAI-compatible servers use ids such as `functions.get_weather:0`; the same rewrite
+    applies to the call and to its result, so they still pair up.
+    """
     if not isinstance(value, str) or not value:
         raise InvalidRequest("a tool call id is required", param=param)
     return _NOT_ID_CHAR.sub("_", value)

@@ -10,6 +10,7 @@ An upstream stream that stops before its end marker (Anthropic `message_delta`, 
 
 from __future__ import annotations
 
+import abc
 from typing import Any, Final
 
 import orjson
@@ -36,7 +37,7 @@ def _loads(data: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-class _FromAnthropic:
+class _FromAnthropic(abc.ABC):
     """Reads Anthropic's event sequence; subclasses say how each piece looks in OpenAI chunks."""
 
     _object: str = ""
@@ -94,7 +95,8 @@ class _FromAnthropic:
         if self._closed:
             return []
         if not self._finished:
-            return [self._error_frame({"error": {"message": _INCOMPLETE, "type": "api_error"}})]
+            error = {"message": _INCOMPLETE, "type": "api_error", "param": None, "code": None}
+            return [self._error_frame({"error": error})]
         self._closed = True
         if self._include_usage:
             usage = anthropic_usage_to_openai(self._raw_usage)
@@ -119,11 +121,11 @@ class _FromAnthropic:
             return [self._text_frame(block["text"])]
         return []
 
-    def _text_frame(self, text: str) -> bytes:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _text_frame(self, text: str) -> bytes: ...
 
-    def _final_choice(self, finish_reason: str) -> dict[str, Any]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _final_choice(self, finish_reason: str) -> dict[str, Any]: ...
 
     # -- helpers
 
@@ -275,7 +277,7 @@ class OpenAIToAnthropicStream:
             self._set_usage(chunk["usage"])
         out: list[bytes] = []
         for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) == 0:
+            if isinstance(choice, dict) and choice.get("index", 0) == 0:
                 self._on_choice(choice, out)
         return out
 

@@ -59,7 +59,7 @@ class Provider(abc.ABC):
 
         Raises gateway.core.errors.UpstreamUnavailable when the upstream cannot be reached
         (connect error, reset before headers) and UpstreamTimeout when it does not answer in time.
-        Any HTTP status, 4xx and 5xx included, is returned, not raised: retrying is the router's job.
+        Any HTTP status, 4xx and 5xx included, is returned, not raised: retries are the router's.
         """
 
     @abc.abstractmethod

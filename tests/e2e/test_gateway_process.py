@@ -14,10 +14,11 @@ import aiohttp
 import httpx
 import pytest
 import yaml
-from gateway import __version__
 from support import chaos
 from support.gateway import ADMIN_KEY, upstream_config
 from support.procs import free_port, gateway_process
+
+from gateway import __version__
 
 pytestmark = pytest.mark.e2e
 
@@ -104,8 +105,11 @@ async def test_sigterm_drains_inflight_streams(tmp_path: Path) -> None:
             async with aiohttp.ClientSession() as http:
                 response = await http.post(
                     url + "/v1/chat/completions",
-                    json={"model": "gpt-4o-mini", "stream": True,
-                          "messages": [{"role": "user", "content": "hi"}]},
+                    json={
+                        "model": "gpt-4o-mini",
+                        "stream": True,
+                        "messages": [{"role": "user", "content": "hi"}],
+                    },
                     headers=HEADERS,
                 )
                 first = await response.content.readany()

@@ -19,7 +19,9 @@ from support.procs import free_port, stop, wait_ready
 pytestmark = pytest.mark.e2e
 
 
-def sfctl(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def sfctl(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sfctl", *args],
         env={**os.environ, "COLUMNS": "200", **(env or {})},
@@ -120,10 +122,12 @@ def test_mock_upstream_serves_both_sdks() -> None:
     )
     try:
         wait_ready(f"http://127.0.0.1:{port}/health", process)
-        chat = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x").chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
-        )
-        message = anthropic.Anthropic(base_url=f"http://127.0.0.1:{port}", api_key="x").messages.create(
+        chat = openai.OpenAI(
+            base_url=f"http://127.0.0.1:{port}/v1", api_key="x"
+        ).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        message = anthropic.Anthropic(
+            base_url=f"http://127.0.0.1:{port}", api_key="x"
+        ).messages.create(
             model="claude-gw-test", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
         )
     finally:

@@ -90,8 +90,14 @@ class ChaosUpstream:
     ) -> web.StreamResponse:
         if step.kind == "status":
             headers = {"retry-after": step.retry_after} if step.retry_after else {}
-            error = {"error": {"message": f"chaos {step.status}", "type": "server_error",
-                               "param": None, "code": None}}
+            error = {
+                "error": {
+                    "message": f"chaos {step.status}",
+                    "type": "server_error",
+                    "param": None,
+                    "code": None,
+                }
+            }
             return web.json_response(error, status=step.status, headers=headers)
         if step.kind == "hang":
             await asyncio.sleep(step.delay_s)
@@ -161,7 +167,8 @@ def chunk_frame(model: str, text: str) -> bytes:
         "object": "chat.completion.chunk",
         "created": 1700000000,
         "model": model,
-        "choices": [{"index": 0, "delta": {"content": text}, "logprobs": None,
-                     "finish_reason": None}],
+        "choices": [
+            {"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}
+        ],
     }
     return b"data: " + orjson.dumps(chunk) + b"\n\n"

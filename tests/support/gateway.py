@@ -72,7 +72,9 @@ def upstream_config(
         deps.append({"provider": name})
     return {
         "providers": providers,
-        "models": [{"name": model, "deployments": deps, "fallbacks": fallbacks or []},
-                   *(extra_models or [])],
+        "models": [
+            {"name": model, "deployments": deps, "fallbacks": fallbacks or []},
+            *(extra_models or []),
+        ],
         "routing": {"backoff_base_s": 0.01, "backoff_max_s": 0.05, **(routing or {})},
     }

@@ -11,8 +11,9 @@ import aiohttp
 import anthropic
 import openai
 import pytest
-from mockllm.server import MockBehaviour, RunningMock, start_server
 from support.gateway import ADMIN_KEY, RunningGateway, running_gateway, upstream_config
+
+from mockllm.server import MockBehaviour, RunningMock, start_server
 
 MESSAGES = [{"role": "user", "content": "Write a haiku about the sea."}]
 WEATHER_TOOL = {
@@ -40,19 +41,25 @@ async def gateway(
     if request.param == "anthropic-upstream":
         config = upstream_config(("claude", f"anthropic:{mock.url}"), model="claude-gw-test")
     elif request.param == "openai-upstream":
-        config = upstream_config(("vllm", f"openai-compatible:{mock.url}/v1"), model="claude-gw-test")
+        config = upstream_config(
+            ("vllm", f"openai-compatible:{mock.url}/v1"), model="claude-gw-test"
+        )
     async with running_gateway(tmp_path, config) as gw:
         yield gw
 
 
 def client(gw: RunningGateway) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=gw.url + "/anthropic", api_key=ADMIN_KEY, max_retries=0)
+    return anthropic.AsyncAnthropic(
+        base_url=gw.url + "/anthropic", api_key=ADMIN_KEY, max_retries=0
+    )
 
 
 async def test_message(gateway: RunningGateway) -> None:
     async with client(gateway) as sdk:
         raw = await sdk.messages.with_raw_response.create(
-            model="claude-gw-test", max_tokens=64, messages=MESSAGES  # type: ignore[arg-type]
+            model="claude-gw-test",
+            max_tokens=64,
+            messages=MESSAGES,  # type: ignore[arg-type]
         )
         message = await raw.parse()
     assert message.type == "message" and message.role == "assistant"
@@ -66,13 +73,17 @@ async def test_stream_event_sequence_and_usage(gateway: RunningGateway) -> None:
     async with client(gateway) as sdk:
         kinds = []
         async with sdk.messages.stream(
-            model="claude-gw-test", max_tokens=64, messages=MESSAGES  # type: ignore[arg-type]
+            model="claude-gw-test",
+            max_tokens=64,
+            messages=MESSAGES,  # type: ignore[arg-type]
         ) as stream:
             async for event in stream:
                 kinds.append(event.type)
             final = await stream.get_final_message()
         whole = await sdk.messages.create(
-            model="claude-gw-test", max_tokens=64, messages=MESSAGES  # type: ignore[arg-type]
+            model="claude-gw-test",
+            max_tokens=64,
+            messages=MESSAGES,  # type: ignore[arg-type]
         )
     assert kinds[0] == "message_start"
     assert "content_block_start" in kinds and "content_block_stop" in kinds
@@ -112,7 +123,9 @@ async def test_missing_max_tokens_is_anthropic_400(gateway: RunningGateway) -> N
 
 
 async def test_x_api_key_wrong_is_anthropic_401(gateway: RunningGateway) -> None:
-    sdk = anthropic.AsyncAnthropic(base_url=gateway.url + "/anthropic", api_key="nope", max_retries=0)
+    sdk = anthropic.AsyncAnthropic(
+        base_url=gateway.url + "/anthropic", api_key="nope", max_retries=0
+    )
     async with sdk:
         with pytest.raises(anthropic.AuthenticationError) as caught:
             await sdk.messages.create(model="claude-gw-test", max_tokens=8, messages=MESSAGES)  # type: ignore[arg-type]
@@ -144,9 +157,16 @@ async def test_openai_sdk_served_by_anthropic_upstream(tmp_path: Path, mock: Run
             tools = await sdk.chat.completions.create(
                 model="gpt-4o-mini",
                 messages=[{"role": "user", "content": "Weather in Lima?"}],
-                tools=[{"type": "function", "function": {
-                    "name": WEATHER_TOOL["name"], "description": WEATHER_TOOL["description"],
-                    "parameters": WEATHER_TOOL["input_schema"]}}],
+                tools=[
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": WEATHER_TOOL["name"],
+                            "description": WEATHER_TOOL["description"],
+                            "parameters": WEATHER_TOOL["input_schema"],
+                        },
+                    }
+                ],
             )
     # the upstream really was spoken to in Anthropic's format
     assert whole.id.startswith("chatcmpl-") or whole.id.startswith("msg_")
@@ -163,11 +183,15 @@ async def test_anthropic_sdk_served_by_openai_upstream_counts_streamed_usage(
 ) -> None:
     config = upstream_config(("vllm", f"openai-compatible:{mock.url}/v1"), model="claude-gw-test")
     async with running_gateway(tmp_path, config) as gw:
-        async with client(gw) as sdk:
-            async with sdk.messages.stream(
-                model="claude-gw-test", max_tokens=64, messages=MESSAGES  # type: ignore[arg-type]
-            ) as stream:
-                final = await stream.get_final_message()
+        async with (
+            client(gw) as sdk,
+            sdk.messages.stream(
+                model="claude-gw-test",
+                max_tokens=64,
+                messages=MESSAGES,  # type: ignore[arg-type]
+            ) as stream,
+        ):
+            final = await stream.get_final_message()
         metrics = gw.state.metrics.render().decode()
     assert final.usage.input_tokens > 0 and final.usage.output_tokens > 0
     assert 'smartflow_tokens_total{kind="completion",model="claude-gw-test"}' in metrics

@@ -27,7 +27,11 @@ async def call(url: str, data: bytes, headers: dict[str, str]) -> tuple[int, dic
         (b'{"messages": [{"role": "user", "content": "x"}]}', 400, "'model'"),
         (b'{"model": "gpt-4o-mini"}', 400, "'messages'"),
         (b'{"model": "gpt-4o-mini", "messages": [], "stream": "yes"}', 400, "'messages'"),
-        (b'{"model": "gpt-4o-mini", "messages": [{"role":"user","content":"x"}], "stream": "yes"}', 400, "'stream'"),
+        (
+            b'{"model": "gpt-4o-mini", "messages": [{"role":"user","content":"x"}], "stream": "yes"}',
+            400,
+            "'stream'",
+        ),
     ],
 )
 async def test_openai_bad_bodies(tmp_path: Path, data: bytes, status: int, fragment: str) -> None:
@@ -84,7 +88,9 @@ async def test_body_over_limit_without_content_length_is_413(tmp_path: Path) -> 
 
     async with running_gateway(tmp_path, env={"SMARTFLOW_MAX_BODY_BYTES": "4096"}) as gw:
         async with aiohttp.ClientSession() as http:
-            async with http.post(gw.url + "/v1/chat/completions", data=chunks(), headers=OPENAI) as r:
+            async with http.post(
+                gw.url + "/v1/chat/completions", data=chunks(), headers=OPENAI
+            ) as r:
                 status, body = r.status, orjson.loads(await r.read())
     assert status == 413
     assert body["error"]["type"] == "invalid_request_error"  # type: ignore[index]

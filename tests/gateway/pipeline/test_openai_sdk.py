@@ -9,8 +9,9 @@ from pathlib import Path
 
 import openai
 import pytest
-from mockllm.server import MockBehaviour, start_server
 from support.gateway import ADMIN_KEY, RunningGateway, running_gateway, upstream_config
+
+from mockllm.server import MockBehaviour, start_server
 
 MESSAGES = [{"role": "user", "content": "Name three rivers in Europe."}]
 
@@ -134,7 +135,9 @@ async def test_json_mode_passes_through(gateway: RunningGateway) -> None:
 async def test_legacy_completions(gateway: RunningGateway) -> None:
     model = "gpt-3.5-turbo-instruct"
     async with client(gateway) as sdk:
-        completion = await sdk.completions.create(model=model, prompt="Once upon a time", max_tokens=12)
+        completion = await sdk.completions.create(
+            model=model, prompt="Once upon a time", max_tokens=12
+        )
         stream = await sdk.completions.create(
             model=model, prompt="Once upon a time", max_tokens=12, stream=True
         )

@@ -23,7 +23,9 @@ def refused_url() -> str:
     return f"http://127.0.0.1:{port}/v1"
 
 
-async def post(gw: RunningGateway, body: dict[str, object] = BODY, path: str = "/v1/chat/completions") -> tuple[int, dict[str, object], dict[str, str]]:
+async def post(
+    gw: RunningGateway, body: dict[str, object] = BODY, path: str = "/v1/chat/completions"
+) -> tuple[int, dict[str, object], dict[str, str]]:
     async with aiohttp.ClientSession() as http:
         async with http.post(gw.url + path, json=body, headers=HEADERS) as response:
             return response.status, orjson.loads(await response.read()), dict(response.headers)
@@ -76,13 +78,16 @@ async def test_connect_error_falls_back_to_next_deployment(tmp_path: Path) -> No
 
 
 async def test_fallback_model_after_retries(tmp_path: Path) -> None:
-    async with chaos.ChaosUpstream([chaos.status(500)]) as bad, chaos.ChaosUpstream(
-        [chaos.ok()]
-    ) as good:
+    async with (
+        chaos.ChaosUpstream([chaos.status(500)]) as bad,
+        chaos.ChaosUpstream([chaos.ok()]) as good,
+    ):
         config = upstream_config(
             ("bad", f"openai-compatible:{bad.url}/v1"),
             fallbacks=["backup"],
-            extra_models=[{"name": "backup", "deployments": [{"provider": "good", "model": "small"}]}],
+            extra_models=[
+                {"name": "backup", "deployments": [{"provider": "good", "model": "small"}]}
+            ],
             routing={"num_retries": 2},
         )
         config["providers"].append(
@@ -98,7 +103,9 @@ async def test_fallback_model_after_retries(tmp_path: Path) -> None:
 
 async def test_everything_failing_is_502_with_clear_message(tmp_path: Path) -> None:
     async with chaos.ChaosUpstream([chaos.status(500)]) as up:
-        config = upstream_config(("up", f"openai-compatible:{up.url}/v1"), routing={"num_retries": 1})
+        config = upstream_config(
+            ("up", f"openai-compatible:{up.url}/v1"), routing={"num_retries": 1}
+        )
         async with running_gateway(tmp_path, config) as gw:
             status, body, headers = await post(gw)
     assert status == 502
@@ -139,9 +146,10 @@ async def test_client_error_is_passed_through_not_retried(tmp_path: Path) -> Non
 
 
 async def test_failing_deployment_cools_down(tmp_path: Path) -> None:
-    async with chaos.ChaosUpstream([chaos.status(500)]) as bad, chaos.ChaosUpstream(
-        [chaos.ok()]
-    ) as good:
+    async with (
+        chaos.ChaosUpstream([chaos.status(500)]) as bad,
+        chaos.ChaosUpstream([chaos.ok()]) as good,
+    ):
         config = upstream_config(
             ("bad", f"openai-compatible:{bad.url}/v1"),
             ("good", f"openai-compatible:{good.url}/v1"),
@@ -183,14 +191,13 @@ async def test_client_disconnect_cancels_upstream_stream(tmp_path: Path) -> None
 async def test_stream_chunks_arrive_before_upstream_finishes(tmp_path: Path) -> None:
     async with chaos.ChaosUpstream([chaos.stream(chunk_delay_s=0.1)]) as up:
         config = upstream_config(("up", f"openai-compatible:{up.url}/v1"))
-        async with running_gateway(tmp_path, config) as gw:
-            async with aiohttp.ClientSession() as http:
-                async with http.post(
-                    gw.url + "/v1/chat/completions", json={**BODY, "stream": True}, headers=HEADERS
-                ) as response:
-                    await response.content.readany()
-                    sent_when_first_arrived = up.chunks_sent
-                    rest = await response.read()
+        async with running_gateway(tmp_path, config) as gw, aiohttp.ClientSession() as http:
+            async with http.post(
+                gw.url + "/v1/chat/completions", json={**BODY, "stream": True}, headers=HEADERS
+            ) as response:
+                await response.content.readany()
+                sent_when_first_arrived = up.chunks_sent
+                rest = await response.read()
     assert sent_when_first_arrived < 5  # no buffering: we saw data long before the 20th chunk
     assert rest.endswith(b"data: [DONE]\n\n")
 
@@ -198,12 +205,11 @@ async def test_stream_chunks_arrive_before_upstream_finishes(tmp_path: Path) -> 
 async def test_upstream_stall_mid_stream_ends_with_error_event(tmp_path: Path) -> None:
     async with chaos.ChaosUpstream([chaos.stall_stream()]) as up:
         config = upstream_config(("up", f"openai-compatible:{up.url}/v1"), timeout_s=0.3)
-        async with running_gateway(tmp_path, config) as gw:
-            async with aiohttp.ClientSession() as http:
-                async with http.post(
-                    gw.url + "/v1/chat/completions", json={**BODY, "stream": True}, headers=HEADERS
-                ) as response:
-                    body = await response.read()
+        async with running_gateway(tmp_path, config) as gw, aiohttp.ClientSession() as http:
+            async with http.post(
+                gw.url + "/v1/chat/completions", json={**BODY, "stream": True}, headers=HEADERS
+            ) as response:
+                body = await response.read()
     frames = [f for f in body.split(b"\n\n") if f]
     last = orjson.loads(frames[-1].removeprefix(b"data: "))
     assert len(frames) == 3  # two content chunks, then the error
@@ -213,11 +219,10 @@ async def test_upstream_stall_mid_stream_ends_with_error_event(tmp_path: Path) -
 async def test_upstream_drop_mid_stream_ends_with_error_event(tmp_path: Path) -> None:
     async with chaos.ChaosUpstream([chaos.drop_stream()]) as up:
         config = upstream_config(("up", f"openai-compatible:{up.url}/v1"))
-        async with running_gateway(tmp_path, config) as gw:
-            async with aiohttp.ClientSession() as http:
-                async with http.post(
-                    gw.url + "/v1/chat/completions", json={**BODY, "stream": True}, headers=HEADERS
-                ) as response:
-                    body = await response.read()
+        async with running_gateway(tmp_path, config) as gw, aiohttp.ClientSession() as http:
+            async with http.post(
+                gw.url + "/v1/chat/completions", json={**BODY, "stream": True}, headers=HEADERS
+            ) as response:
+                body = await response.read()
     last = orjson.loads([f for f in body.split(b"\n\n") if f][-1].removeprefix(b"data: "))
     assert last["error"]["type"] == "api_error"

@@ -1,0 +1,118 @@
+"""Settings: environment names kept from the seeds, defaults, and errors that name the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.settings import SettingsError, load_settings
+
+KEY = {"ADMIN_API_KEY": "x" * 20}
+
+
+def test_defaults_follow_the_seed() -> None:
+    settings = load_settings(KEY)
+    assert settings.service_type == "all"
+    assert settings.port == 7775
+    assert settings.semantic_cache_threshold == 0.90
+    assert settings.compliance_timeout_secs == 8.0
+    assert settings.max_body_bytes == 50 * 1024 * 1024
+    assert settings.config.uses_mock_only
+
+
+@pytest.mark.parametrize(
+    ("service", "port"),
+    [("proxy", 7775), ("api-server", 7778), ("compliance", 7777), ("policy-perfect", 7782)],
+)
+def test_default_port_per_service(service: str, port: int) -> None:
+    assert load_settings({**KEY, "SERVICE_TYPE": service}).port == port
+
+
+def test_seed_environment_names() -> None:
+    settings = load_settings(
+        {
+            **KEY,
+            "KEYSTORE_REDIS_URL": "redis://127.0.0.1:6379/0",
+            "DATABASE_URL": "postgresql://127.0.0.1/test",
+            "MCP_GATEWAY_ENABLED": "true",
+            "RATE_LIMIT_REQUESTS_PER_HOUR": "500",
+            "SEMANTIC_CACHE_THRESHOLD": "0.85",
+            "COMPLIANCE_TIMEOUT_SECS": "3",
+        }
+    )
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.database_url == "postgresql://127.0.0.1/test"
+    assert settings.mcp_gateway_enabled is True and "mcp" in settings.features
+    assert settings.rate_limit_requests_per_hour == 500
+    assert settings.semantic_cache_threshold == 0.85
+    assert settings.compliance_timeout_secs == 3.0
+
+
+def test_provider_key_comes_from_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "providers": [{"name": "oai", "type": "openai", "api_key_env": "MY_OPENAI_KEY"}],
+                "models": [{"name": "gpt-4o", "deployments": [{"provider": "oai"}]}],
+            }
+        )
+    )
+    settings = load_settings({**KEY, "SMARTFLOW_CONFIG": str(path), "MY_OPENAI_KEY": "sk-live-1"})
+    provider = settings.config.providers[0]
+    assert provider.api_key is not None and provider.api_key.get_secret_value() == "sk-live-1"
+    assert "sk-live-1" not in repr(settings)
+    with pytest.raises(SettingsError, match="MY_OPENAI_KEY is not set"):
+        load_settings({**KEY, "SMARTFLOW_CONFIG": str(path)})
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ({"providers": [{"name": "a", "type": "openai", "api_key": "sk-1"}]}, "api_key_env"),
+        ({"providers": [{"name": "a", "type": "gpt"}]}, "providers.0.type"),
+        ({"providers": [{"name": "a", "type": "azure"}]}, "needs base_url"),
+        (
+            {"models": [{"name": "m", "deployments": [{"provider": "ghost"}]}]},
+            "unknown provider 'ghost'",
+        ),
+        (
+            {
+                "providers": [{"name": "a", "type": "mock"}],
+                "models": [{"name": "m", "deployments": [{"provider": "a"}], "fallbacks": ["n"]}],
+            },
+            "unknown fallback model 'n'",
+        ),
+        ({"routing": {"num_retries": -1}}, "routing.num_retries"),
+        ({"routing": {"retries": 3}}, "routing.retries"),
+        (["not", "a", "mapping"], "mapping at the top level"),
+    ],
+)
+def test_config_errors_name_the_field(tmp_path: Path, config: object, fragment: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(SettingsError, match=fragment.replace(".", r"\.")):
+        load_settings({**KEY, "SMARTFLOW_CONFIG": str(path)})
+
+
+def test_invalid_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("providers: [unclosed")
+    with pytest.raises(SettingsError, match="not valid YAML"):
+        load_settings({**KEY, "SMARTFLOW_CONFIG": str(path)})
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"SEMANTIC_CACHE_THRESHOLD": "1.5"}, "between 0 and 1"),
+        ({"COMPLIANCE_TIMEOUT_SECS": "soon"}, "not a number"),
+        ({"SMARTFLOW_WORKERS": "0"}, "at least 1"),
+        ({"SERVICE_TYPE": "gateway"}, "unknown"),
+    ],
+)
+def test_bad_environment(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(SettingsError, match=fragment):
+        load_settings({**KEY, **env})

@@ -5,6 +5,9 @@ being dropped silently when dropping would change the answer (n > 1, logprobs, a
 tools). Knobs that only tune sampling and have no counterpart (penalties, seed, logit_bias, top_k,
 thinking budgets, `strict` on tools, which is model-gated on Anthropic) are dropped.
 
+System and developer messages, wherever they are in the conversation, become Anthropic's top-level
+`system` in order. Consecutive messages of one role are merged: Anthropic needs alternation.
+
 JSON mode: Anthropic has no `response_format`. Its `output_config.format` accepts a JSON schema
 only on recent models and a subset of JSON Schema, so a request naming an older model would fail;
 an appended system instruction works on every model. `json_object` and `json_schema` therefore
@@ -42,6 +45,11 @@ def _list(value: Any, param: str) -> list[dict[str, Any]]:
     return value
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    """A nested object of the client's body, or an empty one when it is anything else."""
+    return value if isinstance(value, dict) else {}
+
+
 def _data_url(url: str, param: str) -> tuple[str, str]:
     """(media type, base64 data) of a `data:<type>;base64,<data>` URL."""
     header, comma, data = url[5:].partition(",")
@@ -73,7 +81,8 @@ def _openai_texts(content: Any, param: str) -> list[dict[str, Any]]:
 
 
 def _openai_image(part: Mapping[str, Any], param: str) -> dict[str, Any]:
-    url = (part.get("image_url") or {}).get("url")
+    image_url = part.get("image_url")  # the object form, or the bare URL some clients send
+    url = image_url if isinstance(image_url, str) else _obj(image_url).get("url")
     if not isinstance(url, str):
         raise InvalidRequest("image_url needs 'url'", param=param)
     if url.startswith("data:"):
@@ -90,7 +99,7 @@ def _openai_image(part: Mapping[str, Any], param: str) -> dict[str, Any]:
 
 
 def _openai_file(part: Mapping[str, Any], param: str) -> dict[str, Any]:
-    file = part.get("file") or {}
+    file = _obj(part.get("file"))
     data = file.get("file_data")
     if not isinstance(data, str):
         raise InvalidRequest("only inline file_data (not file_id) can be sent here", param=param)
@@ -116,7 +125,10 @@ def _openai_user_blocks(content: Any, param: str) -> list[dict[str, Any]]:
     for i, part in enumerate(_list(content, param)):
         kind, where = part.get("type"), f"{param}[{i}]"
         if kind == "text":
-            blocks.extend(_openai_texts([part], where))
+            if not isinstance(part.get("text"), str):
+                raise InvalidRequest("a text part needs 'text'", param=where)
+            if part["text"]:
+                blocks.append({"type": "text", "text": part["text"]})
         elif kind == "image_url":
             blocks.append(_openai_image(part, where))
         elif kind == "file":
@@ -207,7 +219,7 @@ def _openai_tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
     if isinstance(choice, str) and choice in _OPENAI_TOOL_CHOICE:
         out: dict[str, Any] = {"type": _OPENAI_TOOL_CHOICE[choice]}
     elif isinstance(choice, dict) and choice.get("type") == "function":
-        out = {"type": "tool", "name": (choice.get("function") or {}).get("name")}
+        out = {"type": "tool", "name": _obj(choice.get("function")).get("name")}
     elif choice is None:
         out = {"type": "auto"} if parallel is False else {}
     else:
@@ -224,7 +236,7 @@ def _format_instruction(response_format: Any) -> str | None:
     if kind == "json_object":
         return _JSON_INSTRUCTION
     if kind == "json_schema":
-        schema = (response_format.get("json_schema") or {}).get("schema") or {}
+        schema = _obj(response_format.get("json_schema")).get("schema") or {}
         return f"{_JSON_INSTRUCTION} It must conform to this JSON Schema:\n" + json_text(schema)
     return None
 
@@ -342,7 +354,7 @@ def _text_content(texts: list[str]) -> str | list[dict[str, Any]]:
 
 
 def _anthropic_image(block: Mapping[str, Any], param: str) -> dict[str, Any]:
-    source = block.get("source") or {}
+    source = _obj(block.get("source"))
     if source.get("type") == "base64":
         url = f"data:{source.get('media_type')};base64,{source.get('data')}"
     elif source.get("type") == "url" and isinstance(source.get("url"), str):
@@ -353,7 +365,7 @@ def _anthropic_image(block: Mapping[str, Any], param: str) -> dict[str, Any]:
 
 
 def _anthropic_document(block: Mapping[str, Any], param: str) -> dict[str, Any]:
-    source = block.get("source") or {}
+    source = _obj(block.get("source"))
     if source.get("type") == "text":
         return {"type": "text", "text": source.get("data") or ""}
     if source.get("type") == "base64" and source.get("media_type") == "application/pdf":
@@ -508,10 +520,10 @@ def anthropic_request_to_openai(body: dict[str, Any]) -> dict[str, Any]:
     if body.get("stream"):
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
-    user = (body.get("metadata") or {}).get("user_id")
+    user = _obj(body.get("metadata")).get("user_id")
     if isinstance(user, str) and user:
         out["user"] = user
-    output_format = (body.get("output_config") or {}).get("format")
+    output_format = _obj(body.get("output_config")).get("format")
     if isinstance(output_format, dict) and output_format.get("type") == "json_schema":
         schema = output_format.get("schema") or {}
         json_schema = {"name": "output", "schema": schema}

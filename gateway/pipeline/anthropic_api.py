@@ -29,9 +29,11 @@ def _validate(body: dict[str, Any]) -> None:
 async def messages(
     request: web.Request, ctx: RequestContext, state: GatewayState
 ) -> web.StreamResponse:
-    if state.auth is not None:
-        state.auth.check(request)
-    body = await read_json(request, state.settings.max_body_bytes)
+    with state.tracer.span("auth"):
+        if state.auth is not None:
+            state.auth.check(request)
+    with state.tracer.span("parse"):
+        body = await read_json(request, state.settings.max_body_bytes)
     ctx.model = require_model(body)
     _validate(body)
     ctx.stream = stream_flag(body)

@@ -31,6 +31,11 @@ def endpoint(
             lifecycle = state.lifecycle
             lifecycle.inflight += 1
             try:
+                if state.tracer.enabled:
+                    with state.tracer.span(
+                        f"smartflow {route}", request_id=ctx.request_id, wire=wire
+                    ):
+                        return await handler(request, ctx, state)
                 return await handler(request, ctx, state)
             except GatewayError as exc:
                 return error_response(ctx, exc)
@@ -65,7 +70,10 @@ def _observe(state: GatewayState, ctx: RequestContext) -> None:
     elapsed = ctx.elapsed_s()
     metrics.requests.labels(ctx.route, ctx.metric_model, str(ctx.status)).inc()
     metrics.request_duration.labels(ctx.route).observe(elapsed)
-    metrics.overhead.labels(ctx.route).observe(max(0.0, elapsed - ctx.upstream_s))
+    overhead = max(0.0, elapsed - ctx.upstream_s)
+    metrics.overhead.labels(ctx.route).observe(overhead)
+    if state.tracer.enabled:
+        state.tracer.record_request(ctx.route, ctx.status, elapsed, overhead)
     if ctx.client_disconnected:
         metrics.client_disconnects.labels(ctx.route).inc()
     if ctx.prompt_tokens is not None:

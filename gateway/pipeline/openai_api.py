@@ -30,9 +30,11 @@ def _router(state: GatewayState) -> Router:
 async def _start(
     request: web.Request, ctx: RequestContext, state: GatewayState, list_field: str | None
 ) -> dict[str, Any]:
-    if state.auth is not None:
-        state.auth.check(request)
-    body = await read_json(request, state.settings.max_body_bytes)
+    with state.tracer.span("auth"):
+        if state.auth is not None:
+            state.auth.check(request)
+    with state.tracer.span("parse"):
+        body = await read_json(request, state.settings.max_body_bytes)
     ctx.model = require_model(body)
     if list_field is not None:
         require_list(body, list_field)

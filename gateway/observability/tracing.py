@@ -79,7 +79,7 @@ class OtelTracer:
             yield span
 
     def record_request(self, route: str, status: int, seconds: float, overhead: float) -> None:
-        labels = {"route": route, "status": status}
+        labels: dict[str, str | int] = {"route": route, "status": status}
         self._requests.add(1, labels)
         self._duration.record(seconds, labels)
         self._overhead.record(overhead, {"route": route})

@@ -49,15 +49,15 @@ def up(
         gateway = local.start_detached(command, env, directory, host, port)
         _banner(url, directory, created, mock_only, detached_pid=gateway.pid)
         return
-    with local.foreground(command, env) as gateway:
+    with local.foreground(command, env) as attached:
         try:
-            local.wait_healthy(url, gateway.process)
+            local.wait_healthy(url, attached.process)
         except SfctlError:
-            if gateway.stop_requested:  # stopped while starting: a clean exit, not a failure
+            if attached.stop_requested:  # stopped while starting: a clean exit, not a failure
                 return
             raise
         _banner(url, directory, created, mock_only, detached_pid=None)
-        code = local.wait_foreground(gateway.process)
+        code = local.wait_foreground(attached.process)
     if code not in (0, -15):
         raise SfctlError(f"the gateway exited with code {code}", exit_code=code if code > 0 else 1)
 

@@ -407,6 +407,14 @@ def user(content: Any) -> dict[str, Any]:
     return {"model": "m", "messages": [{"role": "user", "content": content}]}
 
 
+def test_bare_image_url_string_is_accepted() -> None:
+    part = {"type": "image_url", "image_url": "https://example.com/a.png"}
+    out = valid_anthropic(openai_request_to_anthropic(user([part])))
+    assert out["messages"][0]["content"] == [
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}
+    ]
+
+
 @pytest.mark.parametrize(
     ("body", "param"),
     [
@@ -432,6 +440,8 @@ def user(content: Any) -> dict[str, Any]:
             "messages[0].content[0]",
         ),
         (user(["not an object"]), "messages[0].content[0]"),
+        (user([{"type": "file", "file": "JVBERi0="}]), "messages[0].content[0]"),
+        (user([{"type": "text"}]), "messages[0].content[0]"),
         ({"model": "m", "messages": "hi"}, "messages"),
         (
             {"model": "m", "messages": [{"role": "function", "name": "f", "content": "1"}]},
@@ -787,6 +797,10 @@ def test_anthropic_string_system_documents_and_structured_output() -> None:
             "messages[0].content[0]",
         ),
         ({"messages": [{"role": "system", "content": "hi"}]}, "messages[0].role"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image", "source": "x"}]}]},
+            "messages[0].content[0]",
+        ),
         (
             {"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, 3]}]},
             "messages[0].content[1]",

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import orjson
 
@@ -41,6 +46,24 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
+def _with_shared_metrics(settings: Settings) -> Settings:
+    """Workers write their metrics to files in one directory, so any worker's /metrics reports
+    the whole process group. prometheus_client reads this variable when it is first imported."""
+    directory = tempfile.mkdtemp(prefix="smartflow-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    return dataclasses.replace(settings, metrics_multiprocess_dir=Path(directory))
+
+
+def _supervise(settings: Settings) -> int:
+    from gateway import server
+
+    try:
+        return server.run_workers(settings)
+    finally:
+        if settings.metrics_multiprocess_dir is not None:
+            shutil.rmtree(settings.metrics_multiprocess_dir, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -57,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"smartflow-gateway {__version__} ({settings.build.git_commit})")
         return 0
     configure_logging(settings.log_level)
-    from gateway import server
+    if settings.workers > 1:
+        settings = _with_shared_metrics(settings)
+    from gateway import server  # imports prometheus_client: after the multiprocess switch above
     from gateway.app import check_service_settings
 
     try:
@@ -67,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if settings.workers > 1:
-            return server.run_workers(settings)
+            return _supervise(settings)
         server.run_single(settings)
     except OSError as exc:
         print(

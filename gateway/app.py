@@ -62,7 +62,7 @@ def build_app(settings: Settings) -> web.Application:
     )
     app[STATE] = GatewayState(
         settings=settings,
-        metrics=GatewayMetrics(),
+        metrics=GatewayMetrics(settings.metrics_multiprocess_dir),
         tracer=build_tracer(
             settings.otel_endpoint, f"smartflow-{settings.service_type}", settings.build.version
         ),

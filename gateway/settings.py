@@ -66,7 +66,8 @@ class Settings:
     shutdown_timeout_s: float = 30.0
     log_level: str = "INFO"
     access_log: bool = True
-    log_prompts: bool = False
+    # Set by the --workers supervisor: workers' metrics are shared through files here.
+    metrics_multiprocess_dir: Path | None = None
     otel_endpoint: str | None = None
     features: tuple[str, ...] = field(default=())
 
@@ -223,7 +224,6 @@ def load_settings(
         shutdown_timeout_s=_number(env, "SMARTFLOW_SHUTDOWN_TIMEOUT_SECS", 30.0),
         log_level=env.get("SMARTFLOW_LOG_LEVEL", "INFO").upper(),
         access_log=_bool(env, "SMARTFLOW_ACCESS_LOG", True),
-        log_prompts=_bool(env, "SMARTFLOW_LOG_PROMPTS", False),
         otel_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
         features=_features(config, env, mcp),
     )

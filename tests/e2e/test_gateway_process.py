@@ -93,8 +93,14 @@ def test_workers_share_the_port() -> None:
             headers=HEADERS,
         )
         assert process.pid not in pids  # the supervisor serves nothing itself
+        line = 'smartflow_requests_total{model="other",route="chat",status="200"} 1.0'
+        scrapes = []
+        for _ in range(10):  # fresh connections land on either worker: each sees the sum
+            with httpx.Client() as fresh_connection:
+                scrapes.append(fresh_connection.get(url + "/metrics").text)
     assert len(pids) == 2
     assert chat.status_code == 200
+    assert all(line in scrape for scrape in scrapes)
 
 
 async def test_sigterm_drains_inflight_streams(tmp_path: Path) -> None:

@@ -106,5 +106,5 @@ class GatewayMetrics:
         if self._multiprocess_dir is None:
             return generate_latest(self.registry)
         combined = CollectorRegistry()
-        multiprocess.MultiProcessCollector(combined, path=str(self._multiprocess_dir))
+        multiprocess.MultiProcessCollector(combined, path=str(self._multiprocess_dir))  # type: ignore[no-untyped-call]
         return generate_latest(combined)

@@ -14,11 +14,12 @@ import aiohttp
 import httpx
 import pytest
 import yaml
+
+from gateway import __version__
+
 from support import chaos
 from support.gateway import ADMIN_KEY, upstream_config
 from support.procs import free_port, gateway_process
-
-from gateway import __version__
 
 pytestmark = pytest.mark.e2e
 

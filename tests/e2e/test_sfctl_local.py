@@ -14,6 +14,7 @@ import anthropic
 import httpx
 import openai
 import pytest
+
 from support.procs import free_port, stop, wait_ready
 
 pytestmark = pytest.mark.e2e

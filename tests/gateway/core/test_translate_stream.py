@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import anthropic
-import httpx2
 import openai
 import orjson
 import pytest
@@ -28,6 +27,11 @@ from gateway.core.translate import (
     anthropic_response_to_openai,
     openai_response_to_anthropic,
 )
+
+try:  # the SDKs moved from httpx to its fork httpx2; use the one they take
+    import httpx2 as sdk_httpx
+except ImportError:  # pragma: no cover - older SDKs
+    import httpx as sdk_httpx  # type: ignore[no-redef]
 
 STREAM_EVENT = TypeAdapter(RawMessageStreamEvent)
 CREATED = 1741569952
@@ -236,11 +240,11 @@ def parse_frames(frames: list[bytes]) -> list[SSEEvent]:
     return events
 
 
-def transport(body: bytes) -> httpx2.Client:
-    def answer(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+def transport(body: bytes) -> sdk_httpx.Client:
+    def answer(request: sdk_httpx.Request) -> sdk_httpx.Response:
+        return sdk_httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
 
-    return httpx2.Client(transport=httpx2.MockTransport(answer))
+    return sdk_httpx.Client(transport=sdk_httpx.MockTransport(answer))
 
 
 def openai_client(body: bytes) -> openai.OpenAI:

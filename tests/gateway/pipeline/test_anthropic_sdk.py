@@ -11,9 +11,10 @@ import aiohttp
 import anthropic
 import openai
 import pytest
-from support.gateway import ADMIN_KEY, RunningGateway, running_gateway, upstream_config
 
 from mockllm.server import MockBehaviour, RunningMock, start_server
+
+from support.gateway import ADMIN_KEY, RunningGateway, running_gateway, upstream_config
 
 MESSAGES = [{"role": "user", "content": "Write a haiku about the sea."}]
 WEATHER_TOOL = {

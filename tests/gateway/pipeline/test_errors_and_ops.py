@@ -7,6 +7,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
+
 from support.gateway import ADMIN_KEY, running_gateway, upstream_config
 
 OPENAI = {"Authorization": f"Bearer {ADMIN_KEY}", "content-type": "application/json"}

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import openai
 import pytest
-from support.gateway import ADMIN_KEY, RunningGateway, running_gateway, upstream_config
 
 from mockllm.server import MockBehaviour, start_server
+
+from support.gateway import ADMIN_KEY, RunningGateway, running_gateway, upstream_config
 
 MESSAGES = [{"role": "user", "content": "Name three rivers in Europe."}]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+
 from support import chaos
 from support.gateway import ADMIN_KEY, RunningGateway, running_gateway, upstream_config
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import openai
 import pytest
+
 from mockllm.server import MockBehaviour, RunningMock, start_server
+
 from support import chaos
 from support.gateway import ADMIN_KEY, running_gateway
 
@@ -22,7 +24,9 @@ async def mock() -> AsyncIterator[RunningMock]:
 async def test_wildcard_route_sends_the_requested_name(tmp_path: Path) -> None:
     async with chaos.ChaosUpstream([chaos.ok()]) as up:
         config = {
-            "providers": [{"name": "ollama", "type": "openai-compatible", "base_url": up.url + "/v1"}],
+            "providers": [
+                {"name": "ollama", "type": "openai-compatible", "base_url": up.url + "/v1"}
+            ],
             "models": [{"name": "*", "deployments": [{"provider": "ollama"}]}],
         }
         async with running_gateway(tmp_path, config) as gw:
@@ -61,7 +65,9 @@ async def test_azure_deployment_through_the_gateway(tmp_path: Path, mock: Runnin
             stream = await sdk.chat.completions.create(
                 model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True
             )
-            streamed = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+            streamed = "".join(
+                [c.choices[0].delta.content or "" async for c in stream if c.choices]
+            )
             vectors = await sdk.embeddings.create(model="embed", input="hello")
     assert reply.choices[0].message.content == streamed
     assert len(vectors.data[0].embedding) > 0
@@ -72,7 +78,10 @@ async def test_upstream_model_name_is_rewritten(tmp_path: Path) -> None:
         config = {
             "providers": [{"name": "p", "type": "openai-compatible", "base_url": up.url + "/v1"}],
             "models": [
-                {"name": "house-model", "deployments": [{"provider": "p", "model": "meta/llama-70b"}]}
+                {
+                    "name": "house-model",
+                    "deployments": [{"provider": "p", "model": "meta/llama-70b"}],
+                }
             ],
         }
         async with running_gateway(tmp_path, config) as gw:
@@ -97,7 +106,9 @@ async def test_completions_served_by_anthropic_upstream(tmp_path: Path, mock: Ru
     async with running_gateway(tmp_path, config) as gw:
         sdk = openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key=ADMIN_KEY, max_retries=0)
         async with sdk:
-            whole = await sdk.completions.create(model="instruct", prompt="Once upon", max_tokens=20)
+            whole = await sdk.completions.create(
+                model="instruct", prompt="Once upon", max_tokens=20
+            )
             stream = await sdk.completions.create(
                 model="instruct", prompt="Once upon", max_tokens=20, stream=True
             )

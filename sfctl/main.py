@@ -52,16 +52,15 @@ def run() -> None:
     except SfctlError as exc:
         ui.error(str(exc))
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except (typer.Exit, click.exceptions.Exit) as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, click.exceptions.Abort, KeyboardInterrupt):
         ui.error("aborted")
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except (typer.TyperException, click.ClickException) as exc:
+        # usage errors: click's message names the option and what is wrong with it
+        exc.show()  # type: ignore[union-attr]
+        sys.exit(getattr(exc, "exit_code", 2))
     except Exception as exc:  # a bug: still one line, with what to report
         ui.error(f"internal error: {type(exc).__name__}: {exc} (please report this)")
         sys.exit(70)

@@ -98,14 +98,17 @@ def test_up_foreground_drains_on_sigterm(data_dir: Path) -> None:
     [
         (["up", "--port", "70000"], "out of range"),
         (["up", "--config", "/no/such/file.yaml"], "no such file"),
-        (["mock-upstream", "--error-rate", "2"], "error"),
+        (["mock-upstream", "--error-rate", "2"], "--error-rate"),
+        (["up", "--workers", "0"], "--workers"),
+        (["no-such-command"], "no such command"),
     ],
 )
-def test_bad_input_is_one_line(args: list[str], fragment: str, data_dir: Path) -> None:
+def test_bad_input_is_a_clear_error(args: list[str], fragment: str, data_dir: Path) -> None:
     result = sfctl(*args, "--data-dir", str(data_dir)) if args[0] == "up" else sfctl(*args)
-    assert result.returncode != 0
+    assert result.returncode in (1, 2)
     assert fragment in result.stderr.lower()
     assert "Traceback" not in result.stderr
+    assert "internal error" not in result.stderr
 
 
 def test_down_when_nothing_runs(data_dir: Path) -> None:

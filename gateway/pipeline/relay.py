@@ -114,8 +114,10 @@ async def relay_stream(
                 frames = [f for event in parser.feed(chunk) for f in translator.feed(event)]
                 if frames:
                     await out.write(b"".join(frames))
-            if translator is not None:
-                tail = translator.finish()
+            if translator is not None and parser is not None:
+                # an upstream may end on a last event with no blank line after it
+                pending = [f for event in parser.flush() for f in translator.feed(event)]
+                tail = pending + translator.finish()
                 if tail:
                     await out.write(b"".join(tail))
         except GatewayError as exc:

@@ -17,6 +17,7 @@ from multiprocessing.process import BaseProcess
 from aiohttp import web
 
 from gateway.app import build_app
+from gateway.observability.logging import configure_logging
 from gateway.pipeline.state import STATE
 from gateway.settings import Settings
 
@@ -65,7 +66,11 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
 
 def run_single(settings: Settings, *, reuse_port: bool = False) -> None:
     _install_uvloop()
-    asyncio.run(serve(settings, reuse_port=reuse_port))
+    stop_logging = configure_logging(settings.log_level, background=True)
+    try:
+        asyncio.run(serve(settings, reuse_port=reuse_port))
+    finally:
+        stop_logging()
 
 
 def _worker(settings: Settings) -> None:

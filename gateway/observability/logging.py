@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
+import queue
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -31,12 +34,37 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(payload, default=str).decode()
 
 
-def configure_logging(level: str) -> None:
-    """Route every logger through one JSON handler on stdout."""
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter())
+def configure_logging(level: str, *, background: bool = False) -> Callable[[], None]:
+    """Route every logger through one JSON handler on stdout; returns what flushes and stops it.
+
+    With `background`, records are formatted and written by a listener thread, so a request's
+    access log costs the event loop only a queue put. Call it in the process that serves (after
+    any fork: a listener thread does not survive one).
+    """
+    stream = logging.StreamHandler(sys.stdout)
+    stream.setFormatter(JsonFormatter())
     root = logging.getLogger()
-    root.handlers[:] = [handler]
     root.setLevel(level)
     # aiohttp's own access log is replaced by ours (which carries the request id).
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    if not background:
+        root.handlers[:] = [stream]
+        return lambda: None
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, stream)
+    root.handlers[:] = [_LazyQueueHandler(records)]
+    listener.start()
+
+    def stop() -> None:
+        listener.stop()  # drains what is queued before returning
+        root.handlers[:] = [stream]
+
+    return stop
+
+
+class _LazyQueueHandler(logging.handlers.QueueHandler):
+    """Queues the record as it is: the listener thread formats it (QueueHandler's own prepare()
+    would format on the caller's thread, which is the cost we are moving off the event loop)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -35,6 +36,8 @@ class GatewayMetrics:
 
     def __init__(self, multiprocess_dir: Path | None = None) -> None:
         self._multiprocess_dir = multiprocess_dir
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+        self._upstream_children: dict[tuple[str, str], Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -100,6 +103,38 @@ class GatewayMetrics:
             ("route",),
             registry=r,
         )
+
+    def observe_request(
+        self, route: str, model: str, status: int, seconds: float, overhead: float
+    ) -> None:
+        """Count one answered request. Label children are cached: prometheus_client's labels()
+        takes a lock and re-validates the values on every call."""
+        key = (route, model, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, model, str(status)),
+                self.request_duration.labels(route),
+                self.overhead.labels(route),
+            )
+            self._request_children[key] = children
+        count, duration, own = children
+        count.inc()
+        duration.observe(seconds)
+        own.observe(overhead)
+
+    def observe_upstream(self, provider: str, status: str, seconds: float) -> None:
+        key = (provider, status)
+        child = self._upstream_children.get(key)
+        if child is None:
+            child = self._upstream_children[key] = self.upstream_duration.labels(provider, status)
+        child.observe(seconds)
+
+    def observe_tokens(self, model: str, prompt: int | None, completion: int | None) -> None:
+        if prompt is not None:
+            self.tokens.labels(model, "prompt").inc(prompt)
+        if completion is not None:
+            self.tokens.labels(model, "completion").inc(completion)
 
     def render(self) -> bytes:
         """The exposition text; under --workers, the sum over every worker process."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -10,8 +11,15 @@ from typing import Literal
 ClientWire = Literal["openai", "anthropic", "none"]
 
 
-def new_request_id() -> str:
-    return "req_" + os.urandom(12).hex()
+class RequestIds:
+    """Request ids from a PRNG seeded once per process: ids need to be unique, not secret, and a
+    system call per request (os.urandom) is measurable on the hot path."""
+
+    def __init__(self) -> None:
+        self._random = random.Random(os.urandom(16))  # noqa: S311  # uniqueness, not secrecy
+
+    def __call__(self) -> str:
+        return f"req_{self._random.getrandbits(96):024x}"
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from gateway.core.errors import GatewayError, PayloadTooLarge
-from gateway.pipeline.context import ClientWire, RequestContext, new_request_id
+from gateway.pipeline.context import ClientWire, RequestContext
 from gateway.pipeline.respond import error_response
 from gateway.pipeline.state import STATE, GatewayState
 
@@ -27,7 +27,7 @@ def endpoint(
         @functools.wraps(handler)
         async def run(request: web.Request) -> web.StreamResponse:
             state = request.app[STATE]
-            ctx = RequestContext(new_request_id(), route, wire, request.remote)
+            ctx = RequestContext(state.request_ids(), route, wire, request.remote)
             lifecycle = state.lifecycle
             lifecycle.inflight += 1
             try:
@@ -58,7 +58,8 @@ def endpoint(
                 )
             finally:
                 lifecycle.inflight -= 1
-                _observe(state, ctx)
+                # bookkeeping runs after aiohttp has written the response, off the latency path
+                asyncio.get_running_loop().call_soon(_observe, state, ctx)
 
         return run
 
@@ -66,20 +67,14 @@ def endpoint(
 
 
 def _observe(state: GatewayState, ctx: RequestContext) -> None:
-    metrics = state.metrics
     elapsed = ctx.elapsed_s()
-    metrics.requests.labels(ctx.route, ctx.metric_model, str(ctx.status)).inc()
-    metrics.request_duration.labels(ctx.route).observe(elapsed)
     overhead = max(0.0, elapsed - ctx.upstream_s)
-    metrics.overhead.labels(ctx.route).observe(overhead)
+    state.metrics.observe_request(ctx.route, ctx.metric_model, ctx.status, elapsed, overhead)
+    if ctx.client_disconnected:
+        state.metrics.client_disconnects.labels(ctx.route).inc()
+    state.metrics.observe_tokens(ctx.metric_model, ctx.prompt_tokens, ctx.completion_tokens)
     if state.tracer.enabled:
         state.tracer.record_request(ctx.route, ctx.status, elapsed, overhead)
-    if ctx.client_disconnected:
-        metrics.client_disconnects.labels(ctx.route).inc()
-    if ctx.prompt_tokens is not None:
-        metrics.tokens.labels(ctx.metric_model, "prompt").inc(ctx.prompt_tokens)
-    if ctx.completion_tokens is not None:
-        metrics.tokens.labels(ctx.metric_model, "completion").inc(ctx.completion_tokens)
     if state.settings.access_log:
         log.info(
             "request",

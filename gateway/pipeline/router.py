@@ -221,11 +221,11 @@ class Router:
             ctx.upstream_s += elapsed
             timeout = isinstance(exc, UpstreamTimeout)
             self._record_failure(deployment, exc.message, "timeout" if timeout else "connect", None)
-            self._metrics.upstream_duration.labels(provider.name, "error").observe(elapsed)
+            self._metrics.observe_upstream(provider.name, "error", elapsed)
             return None, _Failure(exc)
         elapsed = time.perf_counter() - started
         ctx.upstream_s += elapsed
-        self._metrics.upstream_duration.labels(provider.name, str(response.status)).observe(elapsed)
+        self._metrics.observe_upstream(provider.name, str(response.status), elapsed)
         if response.status < 400 or not is_retryable_status(response.status):
             deployment.stats.record_success(elapsed, self._clock())
             deployment.candidate.health.record_success()

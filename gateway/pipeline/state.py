@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.tracing import Tracer
 from gateway.pipeline.auth import AdminKeyAuth
+from gateway.pipeline.context import RequestIds
 from gateway.pipeline.router import Router
 from gateway.settings import Settings
 
@@ -30,6 +31,7 @@ class GatewayState:
     auth: AdminKeyAuth | None
     router: Router | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    request_ids: RequestIds = field(default_factory=RequestIds)
 
 
 STATE = web.AppKey("smartflow_state", GatewayState)

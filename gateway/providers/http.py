@@ -145,6 +145,7 @@ class HttpProvider(Provider):
             keepalive_timeout=self.keepalive_timeout_s,
             ttl_dns_cache=self.dns_cache_ttl_s,
         )
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}  # one per deployment timeout
         self._session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -196,9 +197,12 @@ class HttpProvider(Provider):
         """Send and wait for the response headers; the body is left to the caller."""
         # sock_read bounds the wait for the first byte and every gap between chunks, not the
         # whole exchange, so a long stream that keeps producing is never cut.
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=self.config.connect_timeout_s, sock_read=request.timeout_s
-        )
+        timeout = self._timeouts.get(request.timeout_s)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(
+                total=None, sock_connect=self.config.connect_timeout_s, sock_read=request.timeout_s
+            )
+            self._timeouts[request.timeout_s] = timeout
         try:
             response = await self._session.request(
                 method, url, data=body, headers=headers, timeout=timeout

@@ -80,6 +80,12 @@ def _sse_frames() -> list[bytes]:
     return [b"data: " + orjson.dumps(f) + b"\n\n" for f in frames] + [b"data: [DONE]\n\n"]
 
 
+def _client(*, auto_decompress: bool = True) -> aiohttp.ClientSession:
+    """A client that fails a broken exchange quickly instead of waiting out the test timeout."""
+    timeout = aiohttp.ClientTimeout(total=10)
+    return aiohttp.ClientSession(timeout=timeout, auto_decompress=auto_decompress)
+
+
 @dataclass
 class Upstream:
     url: str
@@ -176,7 +182,7 @@ async def test_non_streamed_body_and_headers_arrive_intact(upstream: Upstream, p
         "X-Hop": "dropped",
     }
     async with (
-        aiohttp.ClientSession() as client,
+        _client() as client,
         client.post(URL(f"{proxy}{path_qs}", encoded=True), data=raw, headers=headers) as r,
     ):
         body = await r.read()
@@ -200,7 +206,7 @@ async def test_non_streamed_body_and_headers_arrive_intact(upstream: Upstream, p
 async def test_streamed_body_arrives_intact(upstream: Upstream, proxy: str) -> None:
     payload = {**CHAT_REQUEST, "stream": True, "stream_options": {"include_usage": True}}
     async with (
-        aiohttp.ClientSession() as client,
+        _client() as client,
         client.post(f"{proxy}/v1/chat/completions", json=payload) as r,
     ):
         assert r.status == 200
@@ -214,7 +220,7 @@ async def test_streamed_body_arrives_intact(upstream: Upstream, proxy: str) -> N
 
 async def test_encoded_body_passes_through_undecoded(upstream: Upstream, proxy: str) -> None:
     async with (
-        aiohttp.ClientSession(auto_decompress=False) as client,
+        _client(auto_decompress=False) as client,
         client.get(f"{proxy}/v1/models", headers={"Accept-Encoding": "gzip"}) as r,
     ):
         raw = await r.read()
@@ -227,7 +233,7 @@ async def test_encoded_body_passes_through_undecoded(upstream: Upstream, proxy: 
 
 async def test_error_status_is_forwarded(upstream: Upstream, proxy: str) -> None:
     async with (
-        aiohttp.ClientSession() as client,
+        _client() as client,
         client.delete(f"{proxy}/v1/files/file-abc") as r,
     ):
         assert r.status == 404
@@ -242,7 +248,7 @@ async def test_unreachable_upstream_is_a_502() -> None:
     await probe.cleanup()
     runner, proxy = await _serve(create_app(url))
     try:
-        async with aiohttp.ClientSession() as client, client.get(f"{proxy}/health") as r:
+        async with _client() as client, client.get(f"{proxy}/health") as r:
             assert r.status == 502
             assert "upstream unreachable" in await r.text()
     finally:

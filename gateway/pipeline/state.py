@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
+from gateway.core.pricing import PriceTable
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.tracing import Tracer
 from gateway.pipeline.auth import AdminKeyAuth
 from gateway.pipeline.context import RequestIds
 from gateway.pipeline.router import Router
 from gateway.settings import Settings
+from gateway.store.base import Counters, KeyEvents, KeyRepository
 
 
 @dataclass(slots=True)
@@ -32,6 +35,12 @@ class GatewayState:
     router: Router | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     request_ids: RequestIds = field(default_factory=RequestIds)
+    prices: PriceTable = field(default_factory=PriceTable)
+    # set by the app factory when the service needs them (issue 3: keys, limits, budgets, audit)
+    keys: KeyRepository | None = None
+    key_events: KeyEvents | None = None
+    counters: Counters | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 STATE = web.AppKey("smartflow_state", GatewayState)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 
@@ -40,7 +39,6 @@ class GatewayState:
     keys: KeyRepository | None = None
     key_events: KeyEvents | None = None
     counters: Counters | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 STATE = web.AppKey("smartflow_state", GatewayState)

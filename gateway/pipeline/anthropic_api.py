@@ -9,6 +9,7 @@ from aiohttp import web
 
 from gateway.core import translate
 from gateway.core.errors import InvalidRequest
+from gateway.pipeline import gate
 from gateway.pipeline.body import read_json, require_list, require_model, stream_flag
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.endpoint import endpoint
@@ -29,9 +30,7 @@ def _validate(body: dict[str, Any]) -> None:
 async def messages(
     request: web.Request, ctx: RequestContext, state: GatewayState
 ) -> web.StreamResponse:
-    with state.tracer.span("auth"):
-        if state.auth is not None:
-            state.auth.check(request)
+    caller = await gate.authenticate(request, state)
     with state.tracer.span("parse"):
         body = await read_json(request, state.settings.max_body_bytes)
     ctx.model = require_model(body)
@@ -40,6 +39,7 @@ async def messages(
     router = state.router
     assert router is not None
     ctx.metric_model = router.metric_label(ctx.model)
+    await gate.admit(ctx, state, caller, body)
 
     def build(deployment: Deployment, upstream_model: str) -> UpstreamRequest:
         provider = deployment.provider

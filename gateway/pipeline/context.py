@@ -6,7 +6,12 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+from gateway.core.keys import VirtualKey
+
+if TYPE_CHECKING:
+    from gateway.pipeline.admission import Ticket
 
 ClientWire = Literal["openai", "anthropic", "none"]
 
@@ -41,6 +46,12 @@ class RequestContext:
     completion_tokens: int | None = None
     client_disconnected: bool = False
     error_code: str | None = None
+    cached_tokens: int | None = None
+    strip_usage: bool = False  # usage was asked upstream for accounting, not by the client
+    relayed_frames: int = 0  # stream frames passed to the client: the output estimate if cut short
+    key: VirtualKey | None = None
+    ticket: Ticket | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)  # e.g. x-ratelimit-*
 
     def elapsed_s(self) -> float:
         return time.perf_counter() - self.started

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from gateway.core.errors import GatewayError, PayloadTooLarge
 from gateway.pipeline.context import ClientWire, RequestContext
+from gateway.pipeline.finish import settle
 from gateway.pipeline.respond import error_response
 from gateway.pipeline.state import STATE, GatewayState
 
@@ -75,6 +76,7 @@ def _observe(state: GatewayState, ctx: RequestContext) -> None:
     state.metrics.observe_tokens(ctx.metric_model, ctx.prompt_tokens, ctx.completion_tokens)
     if state.tracer.enabled:
         state.tracer.record_request(ctx.route, ctx.status, elapsed, overhead)
+    settle(state, ctx)
     if state.settings.access_log:
         log.info(
             "request",

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from gateway.core import translate
 from gateway.core.errors import InvalidRequest
+from gateway.pipeline import gate
 from gateway.pipeline.body import read_json, require_list, require_model, stream_flag
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.endpoint import endpoint
@@ -30,9 +31,7 @@ def _router(state: GatewayState) -> Router:
 async def _start(
     request: web.Request, ctx: RequestContext, state: GatewayState, list_field: str | None
 ) -> dict[str, Any]:
-    with state.tracer.span("auth"):
-        if state.auth is not None:
-            state.auth.check(request)
+    caller = await gate.authenticate(request, state)
     with state.tracer.span("parse"):
         body = await read_json(request, state.settings.max_body_bytes)
     ctx.model = require_model(body)
@@ -40,6 +39,7 @@ async def _start(
         require_list(body, list_field)
     ctx.metric_model = _router(state).metric_label(ctx.model)
     ctx.stream = stream_flag(body)
+    await gate.admit(ctx, state, caller, body)
     return body
 
 
@@ -50,6 +50,10 @@ def _openai_request(body: dict[str, Any], endpoint_name: Endpoint, ctx: RequestC
             upstream_body = (
                 body if body["model"] == upstream_model else {**body, "model": upstream_model}
             )
+            if ctx.stream and ctx.key is not None and not _include_usage(body):
+                # spend is settled from usage: ask the upstream for it, keep it from the client
+                upstream_body = _with_usage(upstream_body)
+                ctx.strip_usage = True
             endpoint: Endpoint = endpoint_name
         elif endpoint_name == "chat":
             upstream_body = translate.openai_request_to_anthropic(body)
@@ -75,6 +79,14 @@ def _openai_request(body: dict[str, Any], endpoint_name: Endpoint, ctx: RequestC
         )
 
     return build
+
+
+def _with_usage(body: dict[str, Any]) -> dict[str, Any]:
+    options = body.get("stream_options")
+    return {
+        **body,
+        "stream_options": {**(options if isinstance(options, dict) else {}), "include_usage": True},
+    }
 
 
 def _include_usage(body: dict[str, Any]) -> bool:
@@ -158,8 +170,7 @@ async def embeddings(
 async def list_models(
     request: web.Request, ctx: RequestContext, state: GatewayState
 ) -> web.StreamResponse:
-    if state.auth is not None:
-        state.auth.check(request)
+    await gate.authenticate(request, state)
     created = int(time.time())
     data = [
         {"id": name, "object": "model", "created": created, "owned_by": "smartflow"}
@@ -172,8 +183,7 @@ async def list_models(
 async def get_model(
     request: web.Request, ctx: RequestContext, state: GatewayState
 ) -> web.StreamResponse:
-    if state.auth is not None:
-        state.auth.check(request)
+    await gate.authenticate(request, state)
     name = request.match_info["model"]
     router = _router(state)
     router.resolve(name)

@@ -82,15 +82,35 @@ def _wants_usage(raw: bytes) -> bool:
 
 
 def record_usage(ctx: RequestContext, usage: object) -> None:
-    """Token counts from either wire format's usage object."""
+    """Token counts from either wire format's usage object. Anthropic counts cache reads and
+    writes apart from input_tokens; they are added back so prompt_tokens means the same in both."""
     if not isinstance(usage, dict):
         return
-    prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
-    completion = usage.get("completion_tokens", usage.get("output_tokens"))
+    prompt: object
+    if "input_tokens" in usage or "output_tokens" in usage:
+        cache_read = _int(usage.get("cache_read_input_tokens"))
+        prompt = (
+            _int(usage.get("input_tokens"))
+            + cache_read
+            + _int(usage.get("cache_creation_input_tokens"))
+        )
+        completion = usage.get("output_tokens")
+        cached = cache_read
+    else:
+        prompt = usage.get("prompt_tokens")
+        completion = usage.get("completion_tokens")
+        details = usage.get("prompt_tokens_details")
+        cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
     if isinstance(prompt, int):
         ctx.prompt_tokens = prompt
     if isinstance(completion, int):
         ctx.completion_tokens = completion
+    if cached:
+        ctx.cached_tokens = cached
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else 0
 
 
 async def relay_stream(
@@ -107,19 +127,21 @@ async def relay_stream(
         status=upstream.status, headers={**SSE_HEADERS, **smartflow_headers(ctx)}
     )
     ctx.status = upstream.status
-    sniffer = UsageSniffer() if translator is None else None
+    sniffer = UsageSniffer(strip=ctx.strip_usage) if translator is None else None
     try:
         await out.prepare(request)
         parser = SSEParser() if translator is not None else None
         try:
-            async for chunk in upstream.iter_chunks():
+            async for received in upstream.iter_chunks():
                 if translator is None or parser is None:
-                    if sniffer is not None:
-                        sniffer.feed(chunk)
-                    await out.write(chunk)
+                    chunk = sniffer.feed(received) if sniffer is not None else received
+                    ctx.relayed_frames += chunk.count(b"data:")
+                    if chunk:
+                        await out.write(chunk)
                     continue
-                frames = [f for event in parser.feed(chunk) for f in translator.feed(event)]
+                frames = [f for event in parser.feed(received) for f in translator.feed(event)]
                 if frames:
+                    ctx.relayed_frames += len(frames)
                     await out.write(b"".join(frames))
             if translator is not None and parser is not None:
                 # an upstream may end on a last event with no blank line after it
@@ -152,26 +174,35 @@ USAGE_OBJECT = b'"usage":{'
 
 
 class UsageSniffer:
-    """Finds usage in a pass-through stream without parsing every frame: only lines that mention
-    usage are decoded (OpenAI's include_usage chunk; Anthropic's message_start, message_delta)."""
+    """Finds usage in a pass-through stream without parsing every frame: only lines holding a
+    usage object are decoded (OpenAI's include_usage chunk; Anthropic's message_start and
+    message_delta). With `strip`, OpenAI's usage-only chunk is removed from what the client gets
+    (the gateway asked the upstream for it to settle spend; the client did not)."""
 
-    __slots__ = ("usage",)
+    __slots__ = ("strip", "usage")
 
-    def __init__(self) -> None:
+    def __init__(self, *, strip: bool = False) -> None:
         self.usage: dict[str, int] | None = None
+        self.strip = strip
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes) -> bytes:
         # OpenAI chunks carry "usage":null until the last one: only a usage object is worth parsing
         if USAGE_OBJECT not in chunk:
-            return
-        for line in chunk.split(b"\n"):
-            if not line.startswith(b"data:") or USAGE_OBJECT not in line:
-                continue
-            try:
-                event = orjson.loads(line[5:])
-            except orjson.JSONDecodeError:
-                continue  # a frame split across chunks; the totals come in a later one
-            self._merge(event)
+            return chunk
+        kept: list[bytes] = []
+        for frame in chunk.split(b"\n\n"):
+            if USAGE_OBJECT in frame:
+                line = frame[frame.find(b"data:") :]
+                try:
+                    event = orjson.loads(line[5:])
+                except orjson.JSONDecodeError:
+                    kept.append(frame)  # split across chunks; the totals come in a later one
+                    continue
+                self._merge(event)
+                if self.strip and isinstance(event, dict) and event.get("choices") == []:
+                    continue
+            kept.append(frame)
+        return b"\n\n".join(kept)
 
     def _merge(self, event: Any) -> None:
         if not isinstance(event, dict):

@@ -18,11 +18,14 @@ CACHE_BYPASS = "bypass"
 
 
 def smartflow_headers(ctx: RequestContext) -> dict[str, str]:
-    return {
+    headers = {
         "x-smartflow-request-id": ctx.request_id,
         "x-smartflow-overhead-ms": f"{ctx.overhead_ms():.3f}",
         "x-smartflow-cache": CACHE_BYPASS,
     }
+    if ctx.response_headers:
+        headers.update(ctx.response_headers)
+    return headers
 
 
 def json_response(ctx: RequestContext, status: int, body: bytes) -> web.Response:

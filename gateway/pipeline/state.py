@@ -10,7 +10,9 @@ from gateway.core.pricing import PriceTable
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.tracing import Tracer
 from gateway.pipeline.auth import AdminKeyAuth
+from gateway.pipeline.background import BackgroundTasks
 from gateway.pipeline.context import RequestIds
+from gateway.pipeline.keyauth import KeyAuthenticator
 from gateway.pipeline.router import Router
 from gateway.settings import Settings
 from gateway.store.base import Counters, KeyEvents, KeyRepository
@@ -39,6 +41,8 @@ class GatewayState:
     keys: KeyRepository | None = None
     key_events: KeyEvents | None = None
     counters: Counters | None = None
+    key_auth: KeyAuthenticator | None = None
+    background: BackgroundTasks = field(default_factory=BackgroundTasks)
 
 
 STATE = web.AppKey("smartflow_state", GatewayState)

@@ -1,0 +1,37 @@
+"""After the response: what the request cost, settled against its key's reservation."""
+
+from __future__ import annotations
+
+from gateway.core.pricing import cost_usd
+from gateway.pipeline import admission
+from gateway.pipeline.context import RequestContext
+from gateway.pipeline.state import GatewayState
+
+
+def usage_of(ctx: RequestContext) -> tuple[int, int]:
+    """(prompt, completion) tokens as reported; when usage is missing (a stream cut short, an
+    upstream that reports none) the prompt estimate and one token per relayed stream frame: the
+    output the client actually received. Nothing when the upstream produced nothing."""
+    produced = ctx.prompt_tokens is not None or ctx.relayed_frames > 0
+    if not produced and ctx.status >= 400:
+        return 0, 0
+    prompt = ctx.prompt_tokens
+    if prompt is None:
+        prompt = ctx.ticket.prompt_estimate if ctx.ticket is not None else 0
+    completion = ctx.completion_tokens
+    if completion is None:
+        completion = ctx.relayed_frames if ctx.stream else 0
+    return prompt, completion
+
+
+def settle(state: GatewayState, ctx: RequestContext) -> float:
+    """Schedule the settlement (off the hot path) and return the request's cost in USD."""
+    prompt, completion = usage_of(ctx)
+    price = state.prices.price(ctx.served_model or ctx.model)
+    cost = cost_usd(price, prompt, completion, ctx.cached_tokens or 0)
+    if ctx.ticket is not None and state.counters is not None:
+        record = admission.settlement(
+            ctx.ticket, actual_usd=cost, actual_tokens=prompt + completion
+        )
+        state.background.spawn(state.counters.settle(record), name=f"settle {ctx.request_id}")
+    return cost

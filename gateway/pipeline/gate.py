@@ -1,0 +1,46 @@
+"""The stages before routing: authenticate the caller, check the model is allowed for the key,
+then admit the request against the key's limits and budget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway.core.errors import PermissionDenied
+from gateway.pipeline import admission
+from gateway.pipeline.context import RequestContext
+from gateway.pipeline.keyauth import ADMIN_CALLER, Caller
+from gateway.pipeline.state import GatewayState
+
+
+async def authenticate(request: web.Request, state: GatewayState) -> Caller:
+    with state.tracer.span("auth"):
+        if state.key_auth is not None:
+            return await state.key_auth.authenticate(request, None)
+        if state.auth is not None:  # no key store (a bare proxy): the admin key only
+            state.auth.check(request)
+        return ADMIN_CALLER
+
+
+async def admit(
+    ctx: RequestContext, state: GatewayState, caller: Caller, body: dict[str, Any]
+) -> None:
+    """Model permission, then rate limits and budget reservation (one counters round trip)."""
+    key = caller.key
+    if key is None:
+        return
+    ctx.key = key
+    if not key.allows_model(ctx.model):
+        raise PermissionDenied(
+            f"this API key may not use model {ctx.model!r}", code="model_not_allowed", param="model"
+        )
+    if state.counters is None:
+        return
+    with state.tracer.span("limits"):
+        ticket = await admission.admit(
+            counters=state.counters, prices=state.prices, key=key, model=ctx.model, body=body
+        )
+    ctx.ticket = ticket
+    if ticket is not None:
+        ctx.response_headers.update(admission.rate_limit_headers(ticket.result))

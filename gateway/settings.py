@@ -57,7 +57,7 @@ class Settings:
     workers: int = 1
     redis_url: str | None = None
     database_url: str | None = None
-    data_dir: Path | None = None
+    data_dir: Path = Path("smartflow-data")  # load_settings always sets it
     mcp_gateway_enabled: bool = False
     rate_limit_requests_per_hour: int | None = None
     semantic_cache_threshold: float = 0.90
@@ -139,6 +139,12 @@ def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
     return config
 
 
+def _default_data_dir(env: Mapping[str, str]) -> Path:
+    """Where embedded state lives when SMARTFLOW_DATA_DIR is not set (the same place sfctl uses)."""
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "smartflow"
+
+
 def _installed(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
@@ -193,7 +199,12 @@ def load_settings(
     threshold = _number(env, "SEMANTIC_CACHE_THRESHOLD", 0.90)
     if threshold > 1:
         raise SettingsError("SEMANTIC_CACHE_THRESHOLD must be between 0 and 1")
-    data_dir = env.get("SMARTFLOW_DATA_DIR")
+    if env.get("KEYSTORE_REDIS_URL") and not env.get("DATABASE_URL"):
+        raise SettingsError(
+            "KEYSTORE_REDIS_URL is set without DATABASE_URL: shared mode keeps counters in Redis "
+            "and the durable record (keys, audit log, spend) in PostgreSQL; set DATABASE_URL"
+        )
+    data_dir = env.get("SMARTFLOW_DATA_DIR") or str(_default_data_dir(env))
     resolved_port = (
         port
         if port is not None
@@ -211,7 +222,7 @@ def load_settings(
         build=_build_info(env),
         redis_url=env.get("KEYSTORE_REDIS_URL") or None,
         database_url=env.get("DATABASE_URL") or None,
-        data_dir=Path(data_dir) if data_dir else None,
+        data_dir=Path(data_dir),
         mcp_gateway_enabled=mcp,
         rate_limit_requests_per_hour=int(_number(env, "RATE_LIMIT_REQUESTS_PER_HOUR", 0))
         if rph_raw

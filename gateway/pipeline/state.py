@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -43,6 +45,18 @@ class GatewayState:
     counters: Counters | None = None
     key_auth: KeyAuthenticator | None = None
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
+    # named dependency checks for /api/health/comprehensive (redis, database, ...)
+    health_checks: dict[str, HealthCheck] = field(default_factory=dict)
+    perf_board: PerfBoard | None = None
+
+
+HealthCheck = Callable[[], Awaitable[object]]
+
+
+class PerfBoard(Protocol):
+    """Where proxies leave their per-deployment statistics for the management API."""
+
+    async def snapshots(self) -> list[dict[str, Any]]: ...
 
 
 STATE = web.AppKey("smartflow_state", GatewayState)

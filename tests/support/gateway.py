@@ -37,7 +37,12 @@ async def running_gateway(
     config: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[RunningGateway]:
-    environment = {"ADMIN_API_KEY": ADMIN_KEY, "SMARTFLOW_ACCESS_LOG": "false", **(env or {})}
+    environment = {
+        "ADMIN_API_KEY": ADMIN_KEY,
+        "SMARTFLOW_ACCESS_LOG": "false",
+        "SMARTFLOW_DATA_DIR": str(tmp_path / "data"),
+        **(env or {}),
+    }
     if config is not None:
         path = tmp_path / "routing.yaml"
         path.write_text(yaml.safe_dump(dict(config)))

@@ -55,10 +55,12 @@ def gateway_process(
     args: Sequence[str] = (), env: Mapping[str, str] | None = None, port: int | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = port or free_port()
+    data_dir = tempfile.TemporaryDirectory(prefix="smartflow-test-")
     environment = {
         **os.environ,
         "ADMIN_API_KEY": ADMIN_KEY,
         "SMARTFLOW_ACCESS_LOG": "false",
+        "SMARTFLOW_DATA_DIR": data_dir.name,
         **(env or {}),
     }
     if "SMARTFLOW_CONFIG" not in (env or {}):
@@ -80,6 +82,7 @@ def gateway_process(
         yield url, process
     finally:
         log.close()
+        data_dir.cleanup()
         if process.poll() is None:
             os.kill(process.pid, signal.SIGTERM)
             try:

@@ -8,15 +8,23 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from gateway.backends import open_backends, replica_name
+from gateway.observability.audit import AuditSink
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.tracing import build_tracer
 from gateway.pipeline.auth import AdminKeyAuth
+from gateway.pipeline.keyauth import KeyAuthenticator
 from gateway.pipeline.state import STATE, GatewayState
-from gateway.services import common, compliance, proxy
+from gateway.services import audit_api, common, compliance, ops_api, proxy
+from gateway.services.audit_api import AUDIT_STORE
 from gateway.settings import Settings, SettingsError
 from gateway.store import sqlite
+from gateway.store.perf_board import RedisPerfBoard, publish_forever
+from gateway.store.perf_board import stop as stop_task
 
 DATA_PLANE = ("proxy", "all")
+AUDIT_SPILL = "audit-spill.jsonl"
+PERF_EVERY_S = 5.0
 
 
 async def _embedded_store(app: web.Application) -> AsyncIterator[None]:
@@ -36,6 +44,48 @@ async def _embedded_store(app: web.Application) -> AsyncIterator[None]:
         await asyncio.to_thread(connection.close)
 
 
+async def _backends(app: web.Application) -> AsyncIterator[None]:
+    """Keys, counters, key events and the audit log (see gateway.backends for the choice)."""
+    state = app[STATE]
+    settings = state.settings
+    async with open_backends(settings) as backends:
+        state.keys = backends.keys
+        state.counters = backends.counters
+        state.key_events = backends.key_events
+        state.health_checks.update(backends.health_checks)
+        app[AUDIT_STORE] = backends.audit_store
+        sink = AuditSink(backends.audit_store, spill_path=settings.data_dir / AUDIT_SPILL)
+        await sink.start()
+        state.audit = sink
+        publisher = None
+        if settings.service_type in DATA_PLANE:
+            admin = settings.admin_api_key
+            state.key_auth = KeyAuthenticator(
+                backends.keys,
+                # the admin key works on the data plane only in the local all-in-one process
+                admin_api_key=admin.get_secret_value()
+                if admin and settings.service_type == "all"
+                else None,
+            )
+            backends.key_events.subscribe(state.key_auth.invalidate)
+        if backends.redis is not None:
+            board = RedisPerfBoard(backends.redis)
+            state.perf_board = board
+            if state.router is not None:
+                router = state.router
+                publisher = asyncio.create_task(
+                    publish_forever(board, replica_name(), router.perf, PERF_EVERY_S)
+                )
+        try:
+            yield
+        finally:
+            if publisher is not None:
+                await stop_task(publisher)
+            await state.background.drain(timeout_s=10.0)  # pending settlements
+            await sink.close()  # flushes (or spills) every queued audit record
+            state.audit = None
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Ready once every other startup context has run; tracer flushed at the very end."""
     state = app[STATE]
@@ -47,10 +97,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 def check_service_settings(settings: Settings) -> None:
     """Refuse settings the service cannot run safely with, before any port is bound."""
-    if settings.service_type in DATA_PLANE and settings.admin_api_key is None:
+    if settings.service_type in (*DATA_PLANE, "api-server") and settings.admin_api_key is None:
         raise SettingsError(
-            "ADMIN_API_KEY is not set: the proxy does not run open. Set ADMIN_API_KEY "
-            "(or use `sfctl up`, which creates one)"
+            f"ADMIN_API_KEY is not set: the {settings.service_type} service does not run open. "
+            "Set ADMIN_API_KEY (or use `sfctl up`, which creates one)"
         )
 
 
@@ -70,10 +120,18 @@ def build_app(settings: Settings) -> web.Application:
     )
     common.add_routes(app)
     service = settings.service_type
-    if settings.data_dir is not None and service == "all":
+    if service == "all":
         app.cleanup_ctx.append(_embedded_store)
     if service in DATA_PLANE:
         proxy.setup(app)
+    if service in (*DATA_PLANE, "api-server"):
+        app.cleanup_ctx.append(_backends)
+    if service in ("api-server", "all"):
+        from gateway.services import api_server
+
+        api_server.setup(app)
+        audit_api.add_routes(app)
+        ops_api.add_routes(app)
     if service in ("compliance", "all"):
         compliance.setup(app)
     app.cleanup_ctx.append(_lifecycle)

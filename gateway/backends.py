@@ -63,7 +63,7 @@ async def open_backends(settings: Settings) -> AsyncIterator[Backends]:
 
             keys = SqliteKeyRepository(db_path)
             stack.push_async_callback(keys.close)
-            audit_store = SqliteAuditStore(db_path)
+            audit_store = await SqliteAuditStore.open(db_path)
             stack.push_async_callback(audit_store.close)
         checks["database"] = audit_store.ping
 

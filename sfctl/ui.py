@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 _out = Console(highlight=False)
@@ -22,25 +23,43 @@ def success(message: str) -> None:
 
 
 def warn(message: str) -> None:
-    _err.print(f"[yellow]![/yellow] {message}")
+    _err.print(f"[yellow]![/yellow] {escape(message)}")
 
 
 def error(message: str) -> None:
-    """One line on stderr; no traceback, ever."""
-    _err.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    """One line on stderr; no traceback, ever (the message is text, never read as markup)."""
+    _err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
 
 
 def emit_json(payload: Any) -> None:
     print(json.dumps(payload, indent=2, default=str))
 
 
-def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    grid = Table(title=title)
+def table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, literal: bool = False
+) -> None:
+    """`literal`: cells are data (names users chose), shown as-is, never read as rich markup."""
+    grid = Table(title=escape(title) if literal else title)
     for column in columns:
         grid.add_column(column)
     for row in rows:
-        grid.add_row(*(str(cell) for cell in row))
+        grid.add_row(*(escape(str(cell)) if literal else str(cell) for cell in row))
     _out.print(grid)
+
+
+def fields(title: str, pairs: Sequence[tuple[str, Any]]) -> None:
+    """One record as a two-column table of field and value."""
+    table(title, ("field", "value"), pairs, literal=True)
+
+
+def literal(text: str) -> str:
+    """`text` (a user-chosen name, say) made safe to embed in a message with markup."""
+    return escape(text)
+
+
+def plain(text: str) -> None:
+    """Exactly `text` on stdout: no markup, no wrapping (secrets people copy and paste)."""
+    _out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def panel_lines(lines: Sequence[str]) -> None:

@@ -34,6 +34,7 @@ class RequestContext:
     wire: ClientWire
     client_ip: str | None
     started: float = field(default_factory=time.perf_counter)
+    started_at: float = field(default_factory=time.time)  # wall clock, for the audit log
     model: str = "-"
     metric_model: str = "other"
     stream: bool = False
@@ -52,6 +53,7 @@ class RequestContext:
     key: VirtualKey | None = None
     ticket: Ticket | None = None
     response_headers: dict[str, str] = field(default_factory=dict)  # e.g. x-ratelimit-*
+    prompt_text: str | None = None  # redacted, only when the key opted in to prompt logging
 
     def elapsed_s(self) -> float:
         return time.perf_counter() - self.started

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from gateway.core.errors import GatewayError, PayloadTooLarge
 from gateway.pipeline.context import ClientWire, RequestContext
-from gateway.pipeline.finish import settle
+from gateway.pipeline.finish import audit_record, settle
 from gateway.pipeline.respond import error_response
 from gateway.pipeline.state import STATE, GatewayState
 
@@ -76,7 +76,9 @@ def _observe(state: GatewayState, ctx: RequestContext) -> None:
     state.metrics.observe_tokens(ctx.metric_model, ctx.prompt_tokens, ctx.completion_tokens)
     if state.tracer.enabled:
         state.tracer.record_request(ctx.route, ctx.status, elapsed, overhead)
-    settle(state, ctx)
+    cost = settle(state, ctx)
+    if state.audit is not None and ctx.route != "models":
+        state.audit.submit(audit_record(ctx, cost))
     if state.settings.access_log:
         log.info(
             "request",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway.core.audit import AuditRecord
 from gateway.core.pricing import cost_usd
 from gateway.pipeline import admission
 from gateway.pipeline.context import RequestContext
@@ -35,3 +36,31 @@ def settle(state: GatewayState, ctx: RequestContext) -> float:
         )
         state.background.spawn(state.counters.settle(record), name=f"settle {ctx.request_id}")
     return cost
+
+
+def audit_record(ctx: RequestContext, cost: float) -> AuditRecord:
+    elapsed_ms = ctx.elapsed_s() * 1000
+    upstream_ms = ctx.upstream_s * 1000
+    return AuditRecord(
+        ts=ctx.started_at,
+        request_id=ctx.request_id,
+        key_id=ctx.key.id if ctx.key is not None else None,
+        model_requested=ctx.model,
+        model_served=ctx.served_model,
+        provider=ctx.provider,
+        route=ctx.route,
+        status=ctx.status,
+        stream=ctx.stream,
+        prompt_tokens=ctx.prompt_tokens,
+        completion_tokens=ctx.completion_tokens,
+        cached_tokens=ctx.cached_tokens,
+        cost_usd=cost,
+        latency_ms=round(elapsed_ms, 3),
+        upstream_ms=round(upstream_ms, 3),
+        overhead_ms=round(max(0.0, elapsed_ms - upstream_ms), 3),
+        cache="bypass",
+        compliance=None,
+        client_ip=ctx.client_ip,
+        error_code=ctx.error_code,
+        prompt=ctx.prompt_text,
+    )

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.core.errors import PermissionDenied
+from gateway.core.redact import prompt_text
 from gateway.pipeline import admission
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.keyauth import ADMIN_CALLER, Caller
@@ -31,6 +32,8 @@ async def admit(
     if key is None:
         return
     ctx.key = key
+    if key.log_prompts:
+        ctx.prompt_text = prompt_text(body)
     if not key.allows_model(ctx.model):
         raise PermissionDenied(
             f"this API key may not use model {ctx.model!r}", code="model_not_allowed", param="model"

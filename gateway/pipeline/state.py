@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from gateway.core.audit import AuditRecord
 from gateway.core.pricing import PriceTable
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.tracing import Tracer
@@ -48,9 +49,14 @@ class GatewayState:
     # named dependency checks for /api/health/comprehensive (redis, database, ...)
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     perf_board: PerfBoard | None = None
+    audit: AuditSubmitter | None = None
 
 
 HealthCheck = Callable[[], Awaitable[object]]
+
+
+class AuditSubmitter(Protocol):
+    def submit(self, record: AuditRecord) -> None: ...
 
 
 class PerfBoard(Protocol):

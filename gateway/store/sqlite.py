@@ -24,6 +24,51 @@ MIGRATIONS: Sequence[str] = (
         pid INTEGER NOT NULL
     )
     """,
+    # 2: virtual keys (gateway.store.keys_sqlite); the record is the JSON of VirtualKey, which
+    # holds only the secret's hash
+    """
+    CREATE TABLE virtual_keys (
+        id TEXT PRIMARY KEY,
+        key_hash TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        record TEXT NOT NULL
+    )
+    """,
+    # 3: listing pages through keys in creation order
+    "CREATE INDEX virtual_keys_created ON virtual_keys (created_at, id)",
+    # audit log (gateway.store.audit_sqlite): one row per request; time in integer microseconds so
+    # the page cursor (ts_us, request_id) compares exactly; a replayed record is ignored
+    """
+    CREATE TABLE audit_log (
+        ts_us INTEGER NOT NULL,
+        request_id TEXT NOT NULL,
+        model_requested TEXT NOT NULL,
+        route TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        latency_ms REAL NOT NULL,
+        key_id TEXT,
+        model_served TEXT,
+        provider TEXT,
+        stream INTEGER NOT NULL,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        cached_tokens INTEGER,
+        cost_usd REAL NOT NULL,
+        upstream_ms REAL NOT NULL,
+        overhead_ms REAL NOT NULL,
+        cache TEXT NOT NULL,
+        compliance TEXT,
+        client_ip TEXT,
+        error_code TEXT,
+        prompt TEXT,
+        UNIQUE (request_id, ts_us)
+    )
+    """,
+    # audit log pages, newest first
+    "CREATE INDEX audit_log_ts ON audit_log (ts_us, request_id)",
+    # audit log per key (spend, budgets rebuilt from the log)
+    "CREATE INDEX audit_log_key_ts ON audit_log (key_id, ts_us)",
 )
 
 

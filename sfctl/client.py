@@ -1,0 +1,180 @@
+"""The management API over HTTP: one method per route, errors as one-line `SfctlError`s.
+
+Which gateway to talk to comes from flags, else the environment, else a gateway `sfctl up`
+started on this machine (its pid file names the address, its data directory holds the key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from sfctl import local
+from sfctl.errors import SfctlError, UsageError
+from sfctl.spec import CliEnvironment
+
+KEYS = "/api/enterprise/vkeys"
+
+
+@dataclass(frozen=True, slots=True)
+class AdminTarget:
+    url: str
+    admin_key: str
+
+
+def resolve_target(
+    url: str | None, admin_key: str | None, environment: CliEnvironment, data_dir: Path | None
+) -> AdminTarget:
+    """--url/--admin-key, else SMARTFLOW_ADMIN_URL/ADMIN_API_KEY, else the local `sfctl up`."""
+    directory = data_dir.expanduser() if data_dir is not None else environment.data_dir
+    url = url or environment.admin_url
+    if url is None:
+        gateway = local.running(directory)
+        if gateway is None:
+            raise UsageError(
+                "no management API to talk to: pass --url, set SMARTFLOW_ADMIN_URL, "
+                "or start a local gateway with `sfctl up --detach`"
+            )
+        url = gateway.url
+    admin_key = admin_key or environment.admin_api_key or _local_admin_key(directory)
+    if not admin_key:
+        raise UsageError("no admin key: pass --admin-key or set ADMIN_API_KEY")
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"--url {url!r} must start with http:// or https://")
+    return AdminTarget(url.rstrip("/"), admin_key)
+
+
+def _local_admin_key(data_dir: Path) -> str | None:
+    try:
+        return (data_dir / local.ADMIN_KEY_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+class AdminClient:
+    """Synchronous: sfctl makes one call at a time and prints the answer."""
+
+    def __init__(
+        self,
+        base_url: str,
+        admin_key: str,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {admin_key}", "User-Agent": "sfctl"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def create_key(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call("POST", KEYS, json=body)
+
+    def list_keys(self, *, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+        return self._call("GET", KEYS, params={"offset": offset, "limit": limit})
+
+    def get_key(self, key_id: str) -> dict[str, Any]:
+        return self._call("GET", _key_path(key_id))
+
+    def update_key(self, key_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call("PATCH", _key_path(key_id), json=body)
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        return self._call("POST", _key_path(key_id, "revoke"))
+
+    def rotate_key(self, key_id: str) -> dict[str, Any]:
+        return self._call("POST", _key_path(key_id, "rotate"))
+
+    def key_budget(self, key_id: str) -> dict[str, Any]:
+        return self._call("GET", _key_path(key_id, "budget"))
+
+    def openapi(self) -> dict[str, Any]:
+        return self._call("GET", "/api/openapi.json")
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        try:
+            response = self._client.request(method, path, json=json, params=params)
+        except httpx.ConnectError as exc:
+            raise SfctlError(
+                f"cannot reach the management API at {self.base_url}: {_reason(exc)}"
+            ) from None
+        except httpx.TimeoutException:
+            raise SfctlError(
+                f"the management API at {self.base_url} did not answer in time"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise SfctlError(f"request to {self.base_url}{path} failed: {_reason(exc)}") from None
+        payload = _json(response)
+        if response.is_error:
+            raise _error(response, payload)
+        if not isinstance(payload, dict):
+            raise SfctlError(
+                f"{method} {path}: expected a JSON object from the management API, got "
+                f"{_one_line(response.text, 80)!r} (HTTP {response.status_code})"
+            )
+        return payload
+
+
+def _key_path(key_id: str, action: str | None = None) -> str:
+    if not key_id.strip():
+        raise UsageError("a key id is required (see `sfctl keys list`)")
+    path = f"{KEYS}/{quote(key_id, safe='')}"
+    return f"{path}/{action}" if action else path
+
+
+def _reason(exc: httpx.HTTPError) -> str:
+    return _one_line(str(exc)) or type(exc).__name__
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _error(response: httpx.Response, payload: Any) -> SfctlError:
+    message = None
+    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+        message = payload["error"].get("message")
+    text = _one_line(str(message) if message else response.text or response.reason_phrase)
+    status = response.status_code
+    if status == 401:
+        return SfctlError(f"the management API refused the admin key (401): {text}")
+    if status in (400, 422):
+        return UsageError(f"the management API rejected the request ({status}): {text}")
+    return SfctlError(f"{text} (HTTP {status})")

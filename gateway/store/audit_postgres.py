@@ -105,7 +105,7 @@ def _maybe_clean(text: str | None) -> str | None:
     return None if text is None else _clean(text)
 
 
-def _row(record: AuditRecord) -> tuple[Any, ...]:
+def as_row(record: AuditRecord) -> tuple[Any, ...]:
     values: list[Any] = [getattr(record, name) for name in COLUMNS]
     values[0] = to_timestamp(record.ts_us)
     for index in _TEXT_COLUMNS:
@@ -214,7 +214,7 @@ class PostgresAuditStore:
     async def write_batch(self, records: Sequence[AuditRecord]) -> None:
         if not records:
             return
-        rows = [_row(record) for record in records]
+        rows = [as_row(record) for record in records]
         async with self._pool.acquire() as connection, connection.transaction():
             await connection.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS audit_incoming "

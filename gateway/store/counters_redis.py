@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import secrets
@@ -89,8 +90,13 @@ def _lua(name: str) -> str:
     return resources.files("gateway.store").joinpath("lua", name).read_text(encoding="utf-8")
 
 
+@functools.lru_cache(maxsize=256)
+def _window_end(window: str) -> float | None:
+    return rl.window_end(window)  # parses the window id: worth remembering on the hot path
+
+
 def budget_ttl_s(window: str, now: float) -> int:
-    end = rl.window_end(window)
+    end = _window_end(window)
     if end is None:
         return TOTAL_BUDGET_TTL_S
     return max(int(end - now), 0) + BUDGET_SLACK_S
@@ -178,10 +184,12 @@ class RedisCounters:
             rl.reservation_bucket(now),
             rl.oldest_live_bucket(now),
         )
-        reply = await self._admit_lua(keys, args)
+        packed = ("|".join(map(repr, args[:6])), args[6], "|".join(map(repr, args[7:])))
+        argv = ("|".join(packed),)  # one argument: see the top of admit.lua
+        reply = await self._admit_lua(keys, argv)
         if reply[0] == MISSING:
             await self._load(a.key_id, a.budget_window, window_start, now)
-            reply = await self._admit_lua(keys, args)
+            reply = await self._admit_lua(keys, argv)
             if reply[0] == MISSING:
                 raise RuntimeError(f"budget state for {a.key_id} vanished while loading")
         u = Usage(

@@ -104,6 +104,11 @@ async def main(calls: int, rounds: int) -> None:
     async def no_auth() -> None:
         await gate.authenticate(admin, plain_state)
 
+    floor_sha = await redis.script_load("return 1")
+
+    async def redis_floor() -> None:  # one round trip of a trivial script: the least Redis costs
+        await redis.evalsha(floor_sha, 0)
+
     pending: dict[int, admission.Ticket] = {}
 
     def keyed_path(state: GatewayState) -> Callable[[], Awaitable[object]]:
@@ -131,10 +136,16 @@ async def main(calls: int, rounds: int) -> None:
         for _ in range(200):
             await keyed_path(state)()
             await settle_of(state)()
-    results: dict[str, list[float]] = {"no-auth": [], "embedded": [], "redis": []}
+    results: dict[str, list[float]] = {
+        "no-auth": [],
+        "redis-floor": [],
+        "embedded": [],
+        "redis": [],
+    }
     settles: dict[str, list[float]] = {"embedded": [], "redis": []}
     for _ in range(rounds):
         results["no-auth"].append(percentile(await timed(no_auth, calls), 50))
+        results["redis-floor"].append(percentile(await timed(redis_floor, calls), 50))
         for name, state in states.items():
             admit_samples, settle_samples = [], []
             for _ in range(calls):
@@ -153,6 +164,8 @@ async def main(calls: int, rounds: int) -> None:
         print(
             f"{'auth+limits+budget, ' + name:<34}{p50:>10.1f}{added:>10.1f}{f'<= {target:.0f} {verdict}':>12}"
         )
+    floor = statistics.median(results["redis-floor"])
+    print(f"{'  of which one Redis round trip':<34}{floor:>10.1f}{'(floor)':>10}")
     for name in ("embedded", "redis"):
         print(
             f"{'settle after response, ' + name:<34}{statistics.median(settles[name]):>10.1f}{'(off path)':>10}"

@@ -129,9 +129,9 @@ def build_app(settings: Settings) -> web.Application:
     if service in ("api-server", "all"):
         from gateway.services import api_server
 
-        api_server.setup(app)
+        api_server.setup(app, extra_paths=[ops_api.OPENAPI_PATHS])
+        api_server.add_admin_routes(app, ops_api.ROUTES)
         audit_api.add_routes(app)
-        ops_api.add_routes(app)
     if service in ("compliance", "all"):
         compliance.setup(app)
     app.cleanup_ctx.append(_lifecycle)

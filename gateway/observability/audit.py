@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from gateway.core.audit import AuditRecord
-from gateway.store.audit_base import AuditStore
+from gateway.store.audit_base import AuditStore, RecordsRejected
 
 if sys.platform != "win32":
     import fcntl
@@ -282,25 +282,28 @@ class AuditSink:
 
     async def _store_batch(self, batch: Sequence[AuditRecord]) -> int | None:
         """Write a batch: how many records went in; None when the store is down. When the store
-        is up but refuses the batch, the records it refuses one by one are set aside."""
+        refuses the batch for its values (RecordsRejected), the records it refuses one by one
+        are set aside and the rest written: one bad record must not hold back the log."""
         try:
             async with asyncio.timeout(self._write_timeout):
                 await self._store.write_batch(batch)
             return len(batch)
-        except Exception as exc:
-            if not await self._up_after(exc):
-                return None
-            error: Exception = exc
+        except RecordsRejected as exc:
+            error = exc
+        except Exception as exc:  # unreachable, overloaded, full, too slow: retried later
+            self._mark_down(exc)
+            return None
         refused: list[AuditRecord] = []
         for record in batch:
             try:
                 async with asyncio.timeout(self._write_timeout):
                     await self._store.write_batch((record,))
-            except Exception as exc:
-                if not await self._up_after(exc):
-                    return None  # the whole batch is kept; the store skips what it has
+            except RecordsRejected as exc:
                 error = exc
                 refused.append(record)
+            except Exception as exc:
+                self._mark_down(exc)
+                return None  # the whole batch is kept; the store skips what it has
         if refused:
             log.error(
                 "audit store refused records; set aside in %s",
@@ -310,13 +313,6 @@ class AuditSink:
             await asyncio.to_thread(self.spill.reject, refused)
             self._count("rejected", len(refused))
         return len(batch) - len(refused)
-
-    async def _up_after(self, error: Exception) -> bool:
-        """After a failed write: is the store still up (so the data was the problem)?"""
-        if isinstance(error, TimeoutError):  # a store too slow to answer counts as down
-            self._mark_down(error)
-            return False
-        return await self._probe()
 
     async def _probe(self) -> bool:
         try:

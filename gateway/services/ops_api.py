@@ -13,7 +13,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway.pipeline.state import STATE, GatewayState
+from gateway.pipeline.state import GatewayState
+from gateway.services.openapi import errors
+from gateway.services.openapi import json_response as json_response_doc
 
 CHECK_TIMEOUT_S = 2.0
 
@@ -22,10 +24,7 @@ def _json(payload: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
 
 
-async def providers_perf(request: web.Request) -> web.Response:
-    state: GatewayState = request.app[STATE]
-    assert state.auth is not None
-    state.auth.check(request)
+async def providers_perf(request: web.Request, state: GatewayState) -> web.Response:
     if state.router is not None:
         replicas = [{"replica": "local", "at": time.time(), "deployments": state.router.perf()}]
     elif state.perf_board is not None:
@@ -70,10 +69,7 @@ async def _run_check(name: str, check: Any) -> tuple[str, dict[str, Any]]:
     return name, status
 
 
-async def health_comprehensive(request: web.Request) -> web.Response:
-    state: GatewayState = request.app[STATE]
-    assert state.auth is not None
-    state.auth.check(request)
+async def health_comprehensive(request: web.Request, state: GatewayState) -> web.Response:
     results = await asyncio.gather(
         *(_run_check(name, check) for name, check in state.health_checks.items())
     )
@@ -98,6 +94,80 @@ async def health_comprehensive(request: web.Request) -> web.Response:
     return _json({"status": overall, "checked_at": time.time(), "components": components})
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/providers/perf", providers_perf)
-    app.router.add_get("/api/health/comprehensive", health_comprehensive)
+ROUTES = (
+    ("GET", "/api/providers/perf", providers_perf),
+    ("GET", "/api/health/comprehensive", health_comprehensive),
+)
+
+_STATUS = {"type": "string", "enum": ["ok", "degraded", "down"]}
+_DEPLOYMENT = {
+    "type": "object",
+    "required": ["deployment", "model", "provider", "requests", "errors", "latency_ms"],
+    "properties": {
+        "deployment": {"type": "string"},
+        "model": {"type": "string"},
+        "provider": {"type": "string"},
+        "requests": {"type": "integer"},
+        "errors": {"type": "integer"},
+        "timeouts": {"type": "integer"},
+        "error_rate": {"type": "number"},
+        "cooling_down": {"type": "boolean"},
+        "latency_ms": {
+            "type": "object",
+            "required": ["p50", "p90", "p99"],
+            "properties": {q: {"type": "number"} for q in ("p50", "p90", "p99")},
+        },
+    },
+}
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/providers/perf": {
+        "get": {
+            "operationId": "getProvidersPerf",
+            "summary": "Per-deployment latency percentiles, error rates and cooldown state",
+            "tags": ["operations"],
+            "responses": {
+                "200": json_response_doc(
+                    "Statistics per proxy replica, and merged per deployment",
+                    {
+                        "type": "object",
+                        "required": ["replicas", "deployments"],
+                        "properties": {
+                            "replicas": {"type": "array", "items": {"type": "object"}},
+                            "deployments": {"type": "array", "items": _DEPLOYMENT},
+                        },
+                    },
+                ),
+                **errors("401"),
+            },
+        }
+    },
+    "/api/health/comprehensive": {
+        "get": {
+            "operationId": "getHealthComprehensive",
+            "summary": "Every component's status and latency: gateway, Redis, database, providers",
+            "tags": ["operations"],
+            "responses": {
+                "200": json_response_doc(
+                    "Per-component status",
+                    {
+                        "type": "object",
+                        "required": ["status", "checked_at", "components"],
+                        "properties": {
+                            "status": _STATUS,
+                            "checked_at": {"type": "number"},
+                            "components": {
+                                "type": "object",
+                                "additionalProperties": {
+                                    "type": "object",
+                                    "required": ["status"],
+                                    "properties": {"status": _STATUS},
+                                },
+                            },
+                        },
+                    },
+                ),
+                **errors("401"),
+            },
+        }
+    },
+}

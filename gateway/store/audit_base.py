@@ -16,10 +16,16 @@ from gateway.core.audit import (
 )
 
 
+class RecordsRejected(Exception):
+    """The store works but refuses these records for their values (a number too big for its
+    column, a missing field): retrying will not help, unlike any other failure of a write."""
+
+
 class AuditStore(Protocol):
     async def write_batch(self, records: Sequence[AuditRecord]) -> None:
         """Store every record in one transaction. Idempotent: a record whose (request_id, ts)
-        is already stored is skipped, so a replayed spill file never duplicates."""
+        is already stored is skipped, so a replayed spill file never duplicates. Raises
+        RecordsRejected when a value is refused; anything else means the store is unavailable."""
         ...
 
     async def query(self, filters: AuditQuery, cursor: Cursor | None, limit: int) -> AuditPage:

@@ -30,7 +30,7 @@ from gateway.core.audit import (
     ts_to_us,
     us_to_ts,
 )
-from gateway.store.audit_base import Params, where_clause
+from gateway.store.audit_base import Params, RecordsRejected, where_clause
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 
@@ -49,6 +49,15 @@ _NOT_TEXT = frozenset(
     | {"prompt_tokens", "completion_tokens", "cached_tokens"}
 )
 _TEXT_COLUMNS = tuple(i for i, name in enumerate(COLUMNS) if name not in _NOT_TEXT)
+# A value PostgreSQL (class 22 data exception, 23 constraint) or the encoder refuses; any other
+# failure means the database is unavailable.
+_REFUSED = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    ValueError,  # UnicodeEncodeError among them
+    TypeError,
+    OverflowError,
+)
 
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     (
@@ -214,17 +223,22 @@ class PostgresAuditStore:
     async def write_batch(self, records: Sequence[AuditRecord]) -> None:
         if not records:
             return
-        rows = [as_row(record) for record in records]
-        async with self._pool.acquire() as connection, connection.transaction():
-            await connection.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS audit_incoming "
-                "(LIKE audit_log INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-            )
-            await connection.copy_records_to_table("audit_incoming", records=rows, columns=COLUMNS)
-            await connection.execute(
-                f"INSERT INTO audit_log ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} "  # noqa: S608
-                "FROM audit_incoming ON CONFLICT DO NOTHING"
-            )
+        try:
+            rows = [as_row(record) for record in records]
+            async with self._pool.acquire() as connection, connection.transaction():
+                await connection.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS audit_incoming "
+                    "(LIKE audit_log INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+                )
+                await connection.copy_records_to_table(
+                    "audit_incoming", records=rows, columns=COLUMNS
+                )
+                await connection.execute(
+                    f"INSERT INTO audit_log ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} "  # noqa: S608
+                    "FROM audit_incoming ON CONFLICT DO NOTHING"
+                )
+        except _REFUSED as exc:
+            raise RecordsRejected(repr(exc)) from exc
 
     async def query(self, filters: AuditQuery, cursor: Cursor | None, limit: int) -> AuditPage:
         filters = replace(

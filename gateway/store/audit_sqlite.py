@@ -28,7 +28,7 @@ from gateway.core.audit import (
     us_to_ts,
 )
 from gateway.store import sqlite
-from gateway.store.audit_base import Params, where_clause
+from gateway.store.audit_base import Params, RecordsRejected, where_clause
 
 T = TypeVar("T")
 
@@ -36,9 +36,20 @@ T = TypeVar("T")
 COLUMNS = ("ts_us", *FIELDS[1:])
 _COLUMN_LIST = ", ".join(COLUMNS)
 _STREAM = COLUMNS.index("stream")
+# Only a record already stored is skipped (OR IGNORE would also drop one that breaks NOT NULL).
 _INSERT = (
-    f"INSERT OR IGNORE INTO audit_log ({_COLUMN_LIST}) "  # noqa: S608
-    f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+    f"INSERT INTO audit_log ({_COLUMN_LIST}) "  # noqa: S608
+    f"VALUES ({', '.join('?' for _ in COLUMNS)}) ON CONFLICT (request_id, ts_us) DO NOTHING"
+)
+# A value SQLite refuses (NOT NULL, a type it cannot bind, an int over 64 bits); anything else
+# (locked past the busy timeout, disk full, read-only) means the store is unavailable.
+_REFUSED = (
+    sqlite3.IntegrityError,
+    sqlite3.ProgrammingError,
+    sqlite3.DataError,
+    ValueError,
+    TypeError,
+    OverflowError,
 )
 _GROUP_EXPRESSIONS: dict[GroupBy, str] = {
     "key": "key_id",
@@ -113,9 +124,9 @@ class SqliteAuditStore:
     async def write_batch(self, records: Sequence[AuditRecord]) -> None:
         if not records:
             return
-        rows = [_row(record) for record in records]
 
         def write(connection: sqlite3.Connection) -> None:
+            rows = [_row(record) for record in records]
             connection.execute("BEGIN IMMEDIATE")
             try:
                 connection.executemany(_INSERT, rows)
@@ -124,7 +135,10 @@ class SqliteAuditStore:
                 connection.execute("ROLLBACK")
                 raise
 
-        await self._writer.run(write)
+        try:
+            await self._writer.run(write)
+        except _REFUSED as exc:
+            raise RecordsRejected(repr(exc)) from exc
 
     async def query(self, filters: AuditQuery, cursor: Cursor | None, limit: int) -> AuditPage:
         params = Params("?")

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import asyncpg
 import pytest
 from audit_records import make_record, make_records, pg_fetch
 
@@ -342,3 +343,42 @@ def test_spill_file_appends_racing_replays_lose_nothing(tmp_path: Path) -> None:
     replayer.join()
     assert len(replayed) == writers * per_writer
     assert len({r.request_id for r in replayed}) == writers * per_writer
+
+
+async def test_a_store_too_slow_to_answer_is_down_not_refusing(
+    pg_store: PostgresAuditStore, pg_database: str, tmp_path: Path
+) -> None:
+    """A write stuck behind a lock times out: the batch is spilled and retried, never rejected."""
+    sink = AuditSink(
+        pg_store,
+        spill_path=tmp_path / "audit.jsonl",
+        flush_interval_s=0.02,
+        write_timeout_s=0.3,
+        retry_initial_s=0.05,
+        retry_max_s=0.2,
+    )
+    blocker = await asyncpg.connect(pg_database)
+    transaction = blocker.transaction()
+    await transaction.start()
+    await blocker.execute("LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE")
+    await sink.start()
+    records = make_records(100)
+    try:
+        for record in records:
+            sink.submit(record)
+
+        async def spilled() -> bool:
+            return sink.stats.spilled == 100
+
+        await wait_for(spilled, "records spilled while writes time out", sink)
+        await transaction.rollback()  # the lock goes away
+
+        async def replayed() -> bool:
+            return not sink.spill.pending() and sink.stats.replayed == 100
+
+        await wait_for(replayed, "the spill file replayed", sink)
+        assert sorted(await stored_ids(pg_database)) == sorted(r.request_id for r in records)
+        assert sink.stats.rejected == 0 and not sink.spill.rejected.exists()
+    finally:
+        await blocker.close()
+        await sink.close()

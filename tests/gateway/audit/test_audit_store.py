@@ -10,7 +10,7 @@ import pytest
 from audit_records import NOW, make_record, make_records
 
 from gateway.core.audit import AuditQuery, AuditRecord, Cursor, GroupBy, parse_status
-from gateway.store.audit_base import AuditStore
+from gateway.store.audit_base import AuditStore, RecordsRejected
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
@@ -177,3 +177,23 @@ async def test_spent_since(store: AuditStore) -> None:
             assert await store.spent_since(key, since) == pytest.approx(want, abs=1e-12)
     assert await store.spent_since("key_unknown", 0.0) == 0.0
     await store.ping()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"prompt_tokens": 2**70},  # no 64-bit column holds it
+        {"model_requested": None},  # a required field missing
+        {"cost_usd": {"usd": 1}},  # not a number at all
+    ],
+)
+async def test_a_refused_value_fails_the_whole_batch_as_records_rejected(
+    store: AuditStore, bad: dict[str, Any]
+) -> None:
+    """The sink tells a refused record (set aside) from a store that is down (retried) by this."""
+    good = make_records(3)
+    with pytest.raises(RecordsRejected):
+        await store.write_batch([*good, make_record(9, **bad)])
+    assert (await store.query(AuditQuery(), None, 10)).records == ()
+    await store.write_batch(good)  # the store still works
+    assert len((await store.query(AuditQuery(), None, 10)).records) == 3

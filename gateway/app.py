@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway.backends import open_backends, replica_name
+from gateway.core.pricing import PriceTable
 from gateway.observability.audit import AuditSink
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.tracing import build_tracer
@@ -117,6 +118,7 @@ def build_app(settings: Settings) -> web.Application:
             settings.otel_endpoint, f"smartflow-{settings.service_type}", settings.build.version
         ),
         auth=auth,
+        prices=PriceTable(settings.config.pricing),
     )
     common.add_routes(app)
     service = settings.service_type

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from gateway.core.pricing import ModelPrice
+
 ProviderKind = Literal["openai", "azure", "anthropic", "openai-compatible", "mock"]
 
 
@@ -73,6 +75,9 @@ class GatewayConfig(_Strict):
     providers: list[ProviderConfig] = Field(default_factory=list)
     models: list[ModelConfig] = Field(default_factory=list)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    # per-model prices (USD per million tokens), over the built-in defaults; keyed by the model
+    # name clients ask for or the upstream name a deployment serves
+    pricing: dict[str, ModelPrice] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> GatewayConfig:

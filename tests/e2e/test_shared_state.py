@@ -224,3 +224,52 @@ async def test_sigterm_under_load_every_answered_request_is_audited(tmp_path: Pa
         audited = {row[0] for row in db.execute("SELECT request_id FROM audit_log")}
     assert answered, "the load should have been answered in part before SIGTERM"
     assert answered <= audited
+
+
+async def test_embedded_workers_share_limits_through_sqlite(tmp_path: Path) -> None:
+    with gateway_process(["--workers", "2"], env={"SMARTFLOW_DATA_DIR": str(tmp_path)}) as (url, _):
+        async with httpx.AsyncClient(timeout=10) as admin:
+            key = await create_key(admin, url, limits={"rph": 10})
+        statuses, pids = [], set()
+        for _ in range(30):  # a fresh connection each time: both workers answer
+            async with httpx.AsyncClient(timeout=10) as fresh:
+                pids.add((await fresh.get(url + "/health")).json()["pid"])
+                response = await fresh.post(
+                    url + "/v1/chat/completions", json=chat(), headers=bearer(key)
+                )
+                statuses.append(response.status_code)
+    assert len(pids) == 2
+    assert statuses.count(200) == 10 and statuses.count(429) == 20
+
+
+async def test_cancelled_stream_settles_what_was_relayed(tmp_path: Path) -> None:
+    """A client that walks away mid-stream is charged for the output it received, not for the
+    whole reservation and not for nothing."""
+    from support import chaos
+    from support.gateway import running_gateway, upstream_config
+
+    async with chaos.ChaosUpstream([chaos.stream(chunk_delay_s=0.05)]) as up:
+        config = upstream_config(("up", f"openai-compatible:{up.url}/v1"), model="gpt-4o")
+        async with running_gateway(tmp_path, config) as gw, httpx.AsyncClient(timeout=10) as client:
+            key = await create_key(client, gw.url, budget={"max_usd": 10, "period": "daily"})
+            async with client.stream(
+                "POST",
+                gw.url + "/v1/chat/completions",
+                json={**chat(max_tokens=1000), "stream": True},
+                headers=bearer(key),
+            ) as response:
+                async for _ in response.aiter_bytes():
+                    break  # the first chunk, then the client goes away
+            for _ in range(100):
+                budget = (
+                    await client.get(
+                        f"{gw.url}/api/enterprise/vkeys/{key['id']}/budget", headers=ADMIN
+                    )
+                ).json()
+                if budget["reserved_usd"] == 0 and budget["spent_usd"] > 0:
+                    break
+                await asyncio.sleep(0.05)
+    reservation = (1000 * 10.0 + 10 * 2.5) / 1_000_000  # what was held: 1000 output tokens
+    assert budget["reserved_usd"] == 0
+    assert 0 < budget["spent_usd"] < reservation / 10  # a few relayed tokens, not the worst case
+    assert up.disconnects == 1

@@ -116,3 +116,19 @@ def test_invalid_yaml(tmp_path: Path) -> None:
 def test_bad_environment(env: dict[str, str], fragment: str) -> None:
     with pytest.raises(SettingsError, match=fragment):
         load_settings({**KEY, **env})
+
+
+def test_pricing_section_overrides_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"pricing": {"house-llama": {"input_per_mtok": 0.05, "output_per_mtok": 0.1}}}
+        )
+    )
+    settings = load_settings({**KEY, "SMARTFLOW_CONFIG": str(path)})
+    assert settings.config.pricing["house-llama"].output_per_mtok == 0.1
+    path.write_text(
+        yaml.safe_dump({"pricing": {"m": {"input_per_mtok": -1, "output_per_mtok": 0}}})
+    )
+    with pytest.raises(SettingsError, match=r"pricing\.m\.input_per_mtok"):
+        load_settings({**KEY, "SMARTFLOW_CONFIG": str(path)})

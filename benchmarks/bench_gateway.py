@@ -156,9 +156,13 @@ def start_fleet(fleet: Fleet) -> dict[str, Server]:
     )
 
     def gateway(name: str, port: int, access_log: str) -> Server:
-        argv = [py, "-m", "gateway", "--service", "proxy", "--host", "127.0.0.1"]
+        # SERVICE_TYPE=all: the management API beside the proxy creates the virtual key used
+        argv = [py, "-m", "gateway", "--service", "all", "--host", "127.0.0.1"]
         argv += ["--port", str(port), "--config", str(routing)]
-        env = child_env(ADMIN_API_KEY=ADMIN_KEY, SMARTFLOW_ACCESS_LOG=access_log)
+        data = fleet.workdir / f"{name}-data"
+        env = child_env(
+            ADMIN_API_KEY=ADMIN_KEY, SMARTFLOW_ACCESS_LOG=access_log, SMARTFLOW_DATA_DIR=str(data)
+        )
         return fleet.start(name, argv, port, "/ready", env, front=True)
 
     return {
@@ -194,6 +198,7 @@ class Target:
     name: str
     url: str
     pid: int  # the process serving this arm: the proxy in front, or the mock for direct
+    key: str = ADMIN_KEY  # the gateways are called with a virtual key, as applications do
 
 
 def cpu_seconds(pid: int) -> float:
@@ -209,12 +214,20 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-HEADERS = {"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"}
-
-
-def new_session(connections: int) -> aiohttp.ClientSession:
+def new_session(connections: int, key: str = ADMIN_KEY) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=connections, force_close=False)
-    return aiohttp.ClientSession(connector=connector, headers=HEADERS, auto_decompress=False)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    return aiohttp.ClientSession(connector=connector, headers=headers, auto_decompress=False)
+
+
+async def create_virtual_key(url: str) -> str:
+    """A key with no limits and no budget: the auth stage's cost, not a limiter's."""
+    async with new_session(1) as session:
+        async with session.post(url + "/api/enterprise/vkeys", json={"name": "bench"}) as response:
+            payload = await response.json()
+            if response.status != 201:
+                raise RuntimeError(f"cannot create a virtual key at {url}: {payload}")
+            return str(payload["key"])
 
 
 async def sequential(
@@ -226,7 +239,7 @@ async def sequential(
     body, url = chat_body(stream=stream), target.url + "/v1/chat/completions"
     samples: list[float] = []
     errors = 0
-    async with new_session(1) as session:
+    async with new_session(1, target.key) as session:
         async with session.post(url, data=body) as response:
             await response.read()
         for _ in range(count):
@@ -251,7 +264,7 @@ async def throughput(
     cpu_start = cpu_seconds(target.pid)
     body, url = chat_body(stream=False), target.url + "/v1/chat/completions"
     done = errors = 0
-    async with new_session(concurrency) as session:
+    async with new_session(concurrency, target.key) as session:
 
         async def once() -> bool:
             async with session.post(url, data=body) as response:
@@ -278,9 +291,9 @@ async def throughput(
 
 async def check_answers(targets: Sequence[Target]) -> None:
     """Every arm must return a real chat completion, or the figures mean nothing."""
-    async with new_session(1) as session:
-        for target in targets:
-            url = target.url + "/v1/chat/completions"
+    for target in targets:
+        url = target.url + "/v1/chat/completions"
+        async with new_session(1, target.key) as session:
             async with session.post(url, data=chat_body(stream=False)) as response:
                 payload = await response.json()
                 if response.status != 200 or payload.get("object") != "chat.completion":
@@ -359,6 +372,9 @@ async def throughput_rounds(
 async def measure(servers: dict[str, Server], args: argparse.Namespace) -> dict[str, Any]:
     await wait_ready(list(servers.values()))
     targets = [Target(name, s.url, s.process.pid) for name, s in servers.items()]
+    for target in targets:
+        if target.name.startswith("gateway"):
+            target.key = await create_virtual_key(target.url)
     await check_answers(targets)
     for target in targets:  # warm-up: connections, caches, the allocator
         await sequential(target, args.warmup, stream=False)

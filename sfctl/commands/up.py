@@ -82,6 +82,8 @@ def _banner(
             "    -H 'content-type: application/json' \\",
             '    -d \'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}\'',
             f"  Metrics: {url}/metrics   Health: {url}/health",
+            "Give each application a virtual key of its own (budgets, rate limits, audit):",
+            "  sfctl keys create --name my-app --budget 20 --rpm 600",
         ]
     )
     if detached_pid:

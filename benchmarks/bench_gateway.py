@@ -222,12 +222,14 @@ def new_session(connections: int, key: str = ADMIN_KEY) -> aiohttp.ClientSession
 
 async def create_virtual_key(url: str) -> str:
     """A key with no limits and no budget: the auth stage's cost, not a limiter's."""
-    async with new_session(1) as session:
-        async with session.post(url + "/api/enterprise/vkeys", json={"name": "bench"}) as response:
-            payload = await response.json()
-            if response.status != 201:
-                raise RuntimeError(f"cannot create a virtual key at {url}: {payload}")
-            return str(payload["key"])
+    async with (
+        new_session(1) as session,
+        session.post(url + "/api/enterprise/vkeys", json={"name": "bench"}) as response,
+    ):
+        payload = await response.json()
+        if response.status != 201:
+            raise RuntimeError(f"cannot create a virtual key at {url}: {payload}")
+        return str(payload["key"])
 
 
 async def sequential(
@@ -293,11 +295,13 @@ async def check_answers(targets: Sequence[Target]) -> None:
     """Every arm must return a real chat completion, or the figures mean nothing."""
     for target in targets:
         url = target.url + "/v1/chat/completions"
-        async with new_session(1, target.key) as session:
-            async with session.post(url, data=chat_body(stream=False)) as response:
-                payload = await response.json()
-                if response.status != 200 or payload.get("object") != "chat.completion":
-                    raise RuntimeError(f"{target.name}: unexpected answer {response.status}")
+        async with (
+            new_session(1, target.key) as session,
+            session.post(url, data=chat_body(stream=False)) as response,
+        ):
+            payload = await response.json()
+            if response.status != 200 or payload.get("object") != "chat.completion":
+                raise RuntimeError(f"{target.name}: unexpected answer {response.status}")
 
 
 # --- statistics and the run ---------------------------------------------------------------------

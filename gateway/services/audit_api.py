@@ -35,6 +35,7 @@ from gateway.core.errors import (
     status_of,
 )
 from gateway.pipeline.state import STATE
+from gateway.services.openapi import ERROR_SCHEMA
 from gateway.store.audit_base import AuditStore
 
 log = logging.getLogger("smartflow.audit.api")
@@ -223,26 +224,8 @@ _RECORD_SCHEMA: dict[str, Any] = {
 }
 _RECORD_SCHEMA["required"] = list(_RECORD_SCHEMA["properties"])
 
-_ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["message", "type", "param", "code"],
-            "properties": {
-                "message": {"type": "string"},
-                "type": {"type": "string"},
-                "param": _nullable("string"),
-                "code": _nullable("string"),
-            },
-        }
-    },
-}
-
-
 def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+    return {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
 
 
 _ERRORS = {

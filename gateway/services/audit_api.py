@@ -224,6 +224,7 @@ _RECORD_SCHEMA: dict[str, Any] = {
 }
 _RECORD_SCHEMA["required"] = list(_RECORD_SCHEMA["properties"])
 
+
 def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
 

@@ -1,0 +1,254 @@
+"""The open-loop generator against the mock and small fakes, over real loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import orjson
+import pytest
+from aiohttp import web
+
+from loadtest.runner import Arm, BenchConfig, RunSettings, run_benchmark
+from loadtest.stats import arm_stats, level_stats
+from loadtest.workload import ANCHOR_PROMPT, WorkloadSpec
+from mockllm.server import MockBehaviour, start_server
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+COMPLETION = {
+    "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
+    "object": "chat.completion",
+    "created": 1741569952,
+    "model": "gpt-4o-mini-2024-07-18",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Paris.", "refusal": None},
+            "logprobs": None,
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {"prompt_tokens": 19, "completion_tokens": 2, "total_tokens": 21},
+    "system_fingerprint": "fp_06737a9306",
+}
+
+
+async def _serve(handler: Handler) -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handler)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)  # a burst must not hit SYN retries
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+def _prompt(body: bytes) -> str:
+    content = orjson.loads(body)["messages"][0]["content"]
+    assert isinstance(content, str)
+    return content
+
+
+@pytest.mark.parametrize("rps", [200, 1000])
+async def test_scheduler_keeps_the_target_rate_against_the_mock(rps: int) -> None:
+    async with await start_server(MockBehaviour(latency_ms=0)) as mock:
+        config = BenchConfig(
+            arms=(Arm("smartflow", mock.url, "sk-test"),),
+            rps=(rps,),
+            duration_s=3.0,
+            workload=WorkloadSpec(mode="miss"),
+            settings=RunSettings(warmup=20),
+        )
+        [[run]] = await run_benchmark(config)
+    stats = arm_stats(run)
+    print(f"{rps} rps: achieved {stats.achieved_rps:.2f}, lag p99 {stats.send_lag_p99_ms:.2f} ms")
+    assert stats.n_scheduled == 3 * rps
+    assert stats.success_rate == 1.0
+    assert stats.achieved_rps == pytest.approx(rps, rel=0.01)
+    assert stats.latency is not None and stats.latency.n == 3 * rps
+
+
+async def test_a_rate_far_beyond_the_machine_is_flagged_invalid() -> None:
+    async with await start_server(MockBehaviour(latency_ms=0)) as mock:
+        config = BenchConfig(
+            arms=(Arm("smartflow", mock.url, "sk-test"),),
+            rps=(20_000,),
+            duration_s=0.25,
+            workload=WorkloadSpec(mode="miss"),
+            settings=RunSettings(warmup=0, grace_s=10),
+        )
+        [[run]] = await run_benchmark(config)
+    stats = arm_stats(run)
+    print(f"20000 rps: achieved {stats.achieved_rps:.0f}, lag p99 {stats.send_lag_p99_ms:.1f} ms")
+    assert stats.invalid and stats.invalid_reason
+
+
+async def test_a_stall_shows_in_corrected_latency_not_in_service_time() -> None:
+    """The fake stalls the whole process for 1 s once (as a GC pause or a blocked loop would):
+    requests due meanwhile go out late, so only latency from the intended time shows the wait."""
+    seen = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal seen
+        await request.read()
+        seen += 1
+        if seen == 200:
+            time.sleep(1.0)  # the stall under test: it blocks the whole process
+        return web.json_response(COMPLETION)
+
+    async for url in _serve(handler):
+        config = BenchConfig(
+            arms=(Arm("smartflow", url, "sk-test"),),
+            rps=(200,),
+            duration_s=2.0,
+            workload=WorkloadSpec(mode="miss"),
+            settings=RunSettings(warmup=0),
+        )
+        [[run]] = await run_benchmark(config)
+    stats = arm_stats(run)
+    assert stats.latency is not None and stats.service is not None
+    print(f"corrected p99 {stats.latency.p99:.1f} ms, service p99 {stats.service.p99:.1f} ms")
+    assert stats.success_rate == 1.0
+    assert stats.latency.p99 > 500
+    # Requests in flight during the stall see some of it in their service time too; those the
+    # stall kept from being sent see it only in the corrected latency, by most of the second.
+    assert stats.latency.p99 >= stats.service.p99 + 500
+    assert stats.invalid and stats.send_lag_p99_ms > 500
+
+
+async def test_mixed_mode_reports_hits_and_misses_separately() -> None:
+    order: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        prompt = _prompt(await request.read())
+        order.append(prompt)
+        if prompt == ANCHOR_PROMPT and len(order) > 1:
+            return web.json_response(COMPLETION, headers={"x-smartflow-cache": "hit-exact"})
+        await asyncio.sleep(0.03)
+        return web.json_response(
+            COMPLETION, headers={"x-smartflow-cache": "miss", "x-smartflow-overhead-ms": "0.8"}
+        )
+
+    async for url in _serve(handler):
+        config = BenchConfig(
+            arms=(Arm("smartflow", url, "sk-test"),),
+            rps=(100,),
+            duration_s=1.0,
+            workload=WorkloadSpec(mode="mixed"),
+            seed=4,
+            settings=RunSettings(warmup=4),
+        )
+        [runs] = await run_benchmark(config)
+    assert order[0] == ANCHOR_PROMPT  # pre-warmed before anything else
+    stats = level_stats(runs).arms["smartflow"]
+    assert stats.cache == {"hit-exact": 50, "miss": 50}
+    assert stats.hit_rate == 0.5
+    assert stats.hit_latency is not None and stats.miss_latency is not None
+    assert stats.hit_latency.n == 50 and stats.miss_latency.n == 50
+    assert stats.miss_latency.p50 >= 30 > stats.hit_latency.p99
+    assert stats.server_overhead_ms == 0.8
+
+
+async def test_overhead_compares_the_same_requests_on_both_arms() -> None:
+    async def fast(request: web.Request) -> web.Response:
+        await request.read()
+        await asyncio.sleep(0.005)
+        return web.json_response(COMPLETION)
+
+    async def slow(request: web.Request) -> web.Response:
+        await request.read()
+        await asyncio.sleep(0.025)
+        return web.json_response(COMPLETION, headers={"x-smartflow-cache": "miss"})
+
+    async for direct in _serve(fast):
+        async for gateway in _serve(slow):
+            config = BenchConfig(
+                arms=(Arm("smartflow", gateway, "k1"), Arm("direct", direct, "k2")),
+                rps=(100,),
+                duration_s=1.0,
+                workload=WorkloadSpec(mode="miss"),
+                settings=RunSettings(warmup=2),
+            )
+            [runs] = await run_benchmark(config)
+    level = level_stats(runs, seed=1)
+    assert [r.arm for r in runs] == ["smartflow", "direct"]
+    assert [s.intended for s in runs[0].samples] == [s.intended for s in runs[1].samples]
+    over = level.overhead
+    assert over is not None and over.n_gateway == over.n_direct == 100
+    assert 15 < over.p50_ms < 35
+    assert over.p50_ci[0] <= over.p50_ms <= over.p50_ci[1]
+
+
+async def test_streaming_records_first_token_and_gaps() -> None:
+    async with await start_server(MockBehaviour(tokens_per_second=500)) as mock:
+        config = BenchConfig(
+            arms=(Arm("smartflow", mock.url, "sk-test"),),
+            rps=(50,),
+            duration_s=0.5,
+            workload=WorkloadSpec(mode="miss", max_tokens=8, stream=True),
+            settings=RunSettings(warmup=1),
+        )
+        [[run]] = await run_benchmark(config)
+    stats = arm_stats(run)
+    assert stats.errors == {"2xx": 25}
+    assert stats.ttft is not None and stats.itl is not None and stats.latency is not None
+    assert stats.ttft.p50 < stats.latency.p50
+    assert stats.itl.n > 25
+
+
+async def test_error_taxonomy_and_grace_timeouts() -> None:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        n = handler.count  # type: ignore[attr-defined]
+        handler.count = n + 1  # type: ignore[attr-defined]
+        kind = n % 6
+        if kind == 0:
+            return web.json_response(
+                {"error": {"message": "slow down", "type": "requests"}}, status=429
+            )
+        if kind == 1:
+            return web.json_response(
+                {"error": {"message": "boom", "type": "server_error"}}, status=500
+            )
+        if kind == 2:
+            return web.json_response(
+                {"error": {"message": "bad", "type": "invalid_request_error"}}, status=400
+            )
+        if kind == 3:  # a stream cut short: no [DONE]
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await resp.prepare(request)
+            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                     "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}]}  # fmt: skip
+            await resp.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+            return resp
+        if kind == 4:
+            await asyncio.sleep(30)  # outlives the grace period
+        if kind == 5 and request.transport is not None:
+            request.transport.close()  # reset without an answer
+        return web.json_response(COMPLETION)
+
+    handler.count = 0  # type: ignore[attr-defined]
+    async for url in _serve(handler):
+        config = BenchConfig(
+            arms=(Arm("smartflow", url, "sk-test"),),
+            rps=(60,),
+            duration_s=0.5,
+            workload=WorkloadSpec(mode="miss", stream=True),
+            settings=RunSettings(warmup=0, grace_s=0.3),
+        )
+        [[run]] = await run_benchmark(config)
+    stats = arm_stats(run)
+    assert stats.errors == {
+        "429": 5,
+        "5xx": 5,
+        "4xx": 5,
+        "incomplete_stream": 5,
+        "timeout": 5,
+        "connection_reset": 5,
+    }
+    assert stats.success_rate == 0.0 and stats.n_scheduled == 30

@@ -6,12 +6,14 @@ import logging
 import logging.handlers
 import queue
 import sys
+import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
+MAX_BATCH = 512
 _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
 
 
@@ -50,16 +52,57 @@ def configure_logging(level: str, *, background: bool = False) -> Callable[[], N
     if not background:
         root.handlers[:] = [stream]
         return lambda: None
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    listener = logging.handlers.QueueListener(records, stream)
+    records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+    writer = _BatchWriter(records, stream)
     root.handlers[:] = [_LazyQueueHandler(records)]
-    listener.start()
+    writer.start()
 
     def stop() -> None:
-        listener.stop()  # drains what is queued before returning
+        records.put(None)
+        writer.join(timeout=10)  # everything queued before the sentinel is written
         root.handlers[:] = [stream]
 
     return stop
+
+
+class _BatchWriter(threading.Thread):
+    """Formats what is queued and writes it in one write and one flush per batch: under load a
+    flush per line costs more than the formatting."""
+
+    def __init__(
+        self,
+        records: queue.SimpleQueue[logging.LogRecord | None],
+        handler: logging.StreamHandler[TextIO],
+    ) -> None:
+        super().__init__(name="smartflow-log-writer", daemon=True)
+        self._records = records
+        self._handler = handler
+
+    def run(self) -> None:
+        stream = self._handler.stream
+        formatter = self._handler.formatter or logging.Formatter()
+        done = False
+        while not done:
+            batch = [self._records.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._records.get_nowait())
+                except queue.Empty:
+                    break
+            lines = []
+            for record in batch:
+                if record is None:
+                    done = True
+                    continue
+                try:
+                    lines.append(formatter.format(record))
+                except Exception:  # a record that cannot be formatted must not stop the log
+                    lines.append(
+                        f'{{"level": "error", "msg": "unformattable log record {record.msg!r}"}}'
+                    )
+            if lines:
+                stream.write("\n".join(lines) + "\n")
+                stream.flush()
 
 
 class _LazyQueueHandler(logging.handlers.QueueHandler):

@@ -63,8 +63,11 @@ async def admit(
 ) -> Ticket | None:
     """Admit or raise RateLimited (429; code budget_exceeded for an exhausted budget).
 
-    Keys with neither limits nor a budget skip the counters but are still settled for spend.
+    Keys with neither limits nor a budget skip the counters entirely (no ticket): their spend is
+    what the audit log records, which is also where the budget view reads it from.
     """
+    if not _needs_counting(key):
+        return None  # nothing to enforce; spend is still recorded in the audit log
     now = time.time() if now is None else now
     price = prices.price(model)
     prompt_estimate = estimate_prompt_tokens(body)
@@ -85,16 +88,6 @@ async def admit(
         budget_usd=key.budget.max_usd if key.budget else None,
         budget_window=window,
     )
-    if not _needs_counting(key):
-        return Ticket(
-            key.id,
-            window,
-            0.0,
-            admission.tokens_estimate,
-            prompt_estimate,
-            False,
-            AdmissionResult(allowed=True),
-        )
     result = await counters.admit(admission, window_start)
     if not result.allowed:
         raise _refusal(result, key, window_end, now)

@@ -6,7 +6,7 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gateway.core.keys import VirtualKey
 
@@ -54,6 +54,7 @@ class RequestContext:
     ticket: Ticket | None = None
     response_headers: dict[str, str] = field(default_factory=dict)  # e.g. x-ratelimit-*
     prompt_text: str | None = None  # redacted, only when the key opted in to prompt logging
+    body: dict[str, Any] | None = None  # the parsed request, for estimates made after the fact
 
     def elapsed_s(self) -> float:
         return time.perf_counter() - self.started

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.core.audit import AuditRecord
-from gateway.core.pricing import cost_usd
+from gateway.core.pricing import cost_usd, estimate_prompt_tokens
 from gateway.pipeline import admission
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.state import GatewayState
@@ -18,7 +18,10 @@ def usage_of(ctx: RequestContext) -> tuple[int, int]:
         return 0, 0
     prompt = ctx.prompt_tokens
     if prompt is None:
-        prompt = ctx.ticket.prompt_estimate if ctx.ticket is not None else 0
+        if ctx.ticket is not None:
+            prompt = ctx.ticket.prompt_estimate
+        else:
+            prompt = estimate_prompt_tokens(ctx.body) if ctx.body is not None else 0
     completion = ctx.completion_tokens
     if completion is None:
         completion = ctx.relayed_frames if ctx.stream else 0

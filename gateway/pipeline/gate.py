@@ -32,6 +32,7 @@ async def admit(
     if key is None:
         return
     ctx.key = key
+    ctx.body = body
     if key.log_prompts:
         ctx.prompt_text = prompt_text(body)
     if not key.allows_model(ctx.model):

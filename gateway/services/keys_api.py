@@ -34,6 +34,7 @@ from gateway.core.keys import (
     new_secret,
 )
 from gateway.pipeline.state import GatewayState
+from gateway.services.audit_api import AUDIT_STORE
 from gateway.store.base import KeyChange, KeyRepository
 from gateway.store.keys_sqlite import KeyConflict
 
@@ -276,7 +277,11 @@ async def key_budget(request: web.Request, state: GatewayState) -> web.Response:
     budget = key.budget
     window_id, start, end = window(budget.period if budget else "total", time.time())
     spent = reserved = 0.0
-    if state.counters is not None:
+    audit = request.app.get(AUDIT_STORE)
+    if budget is None and audit is not None:
+        # keys without limits or a budget skip the counters: the audit log holds their spend
+        spent = await audit.spent_since(key.id, start)
+    elif state.counters is not None:
         spend = await state.counters.spend(key.id, window_id, start)
         spent, reserved = spend.spent_usd, spend.reserved_usd
     return json_response(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
 
 from gateway.services.ops_api import merge
@@ -104,3 +106,29 @@ def test_merge_sums_counts_and_keeps_the_worst_latency() -> None:
     assert row["requests"] == 5 and row["errors"] == 1 and row["replicas"] == 2
     assert row["cooling_down"] is True
     assert row["latency_ms"] == {"p50": 2.0, "p90": 2.0, "p99": 5.0}
+
+
+async def test_budget_view_of_a_key_without_limits_reads_the_audit_log(tmp_path: Path) -> None:
+    async with running_gateway(tmp_path) as gw, httpx.AsyncClient(base_url=gw.url) as client:
+        created = (
+            await client.post("/api/enterprise/vkeys", json={"name": "free"}, headers=ADMIN)
+        ).json()
+        for text in ("one", "two", "three"):
+            response = await client.post(
+                "/v1/chat/completions",
+                json={"model": "gpt-4o", "messages": [{"role": "user", "content": text}]},
+                headers={"Authorization": f"Bearer {created['key']}"},
+            )
+            assert response.status_code == 200
+        for _ in range(50):  # the audit log is written in batches, off the request path
+            spend = (await client.get("/api/audit/spend?group_by=key", headers=ADMIN)).json()
+            rows = [r for r in spend["rows"] if r["group"] == created["id"]]
+            if rows and rows[0]["requests"] == 3:
+                break
+            await asyncio.sleep(0.05)
+        budget = (
+            await client.get(f"/api/enterprise/vkeys/{created['id']}/budget", headers=ADMIN)
+        ).json()
+    assert budget["budget"] is None and budget["remaining_usd"] is None
+    assert budget["spent_usd"] == pytest.approx(rows[0]["cost_usd"])
+    assert budget["spent_usd"] > 0

@@ -89,7 +89,7 @@ async def main(calls: int, rounds: int) -> None:
             auth=AdminKeyAuth(ADMIN),
         )
         state.counters = counters  # type: ignore[assignment]
-        state.key_auth = KeyAuthenticator(repository, admin_api_key=None)
+        state.key_auth = KeyAuthenticator(repository, admin=None)
         return state
 
     keyed = make_mocked_request(

@@ -60,13 +60,10 @@ async def _backends(app: web.Application) -> AsyncIterator[None]:
         state.audit = sink
         publisher = None
         if settings.service_type in DATA_PLANE:
-            admin = settings.admin_api_key
             state.key_auth = KeyAuthenticator(
                 backends.keys,
                 # the admin key works on the data plane only in the local all-in-one process
-                admin_api_key=admin.get_secret_value()
-                if admin and settings.service_type == "all"
-                else None,
+                admin=state.auth if settings.service_type == "all" else None,
             )
             backends.key_events.subscribe(state.key_auth.invalidate)
         if backends.redis is not None:

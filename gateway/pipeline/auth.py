@@ -25,16 +25,20 @@ def presented_key(request: web.Request) -> str | None:
     return key.strip() if key else None
 
 
+MISSING_KEY = "missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
+
+
 class AdminKeyAuth:
     def __init__(self, admin_api_key: str) -> None:
         self._digest = hashlib.sha256(admin_api_key.encode()).digest()
 
+    def matches_digest(self, digest: bytes) -> bool:
+        """Whether a presented key's SHA-256 is the admin key's (constant time)."""
+        return hmac.compare_digest(digest, self._digest)
+
     def check(self, request: web.Request) -> None:
         key = presented_key(request)
         if key is None:
-            raise AuthenticationFailed(
-                "missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
-            )
-        candidate = hashlib.sha256(key.encode()).digest()
-        if not hmac.compare_digest(candidate, self._digest):
+            raise AuthenticationFailed(MISSING_KEY)
+        if not self.matches_digest(hashlib.sha256(key.encode()).digest()):
             raise AuthenticationFailed("invalid API key")

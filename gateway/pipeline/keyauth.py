@@ -10,7 +10,6 @@ requests) and unknown keys are refused.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -20,12 +19,10 @@ from aiohttp import web
 
 from gateway.core.errors import AuthenticationFailed, PermissionDenied
 from gateway.core.keys import VirtualKey
-from gateway.pipeline.auth import presented_key
+from gateway.pipeline.auth import MISSING_KEY, AdminKeyAuth, presented_key
 from gateway.store.base import KeyChange, KeyRepository
 
 log = logging.getLogger("smartflow.auth")
-
-MISSING_KEY = "missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +50,7 @@ class KeyAuthenticator:
         self,
         repository: KeyRepository,
         *,
-        admin_api_key: str | None,
+        admin: AdminKeyAuth | None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         ttl_s: float = 30.0,
@@ -61,7 +58,7 @@ class KeyAuthenticator:
         max_entries: int = 100_000,
     ) -> None:
         self._repository = repository
-        self._admin = hashlib.sha256(admin_api_key.encode()).digest() if admin_api_key else None
+        self._admin = admin  # accepted on the data plane only where the app says so
         self._clock = clock
         self._wall = wall
         self._ttl_s = ttl_s
@@ -75,7 +72,7 @@ class KeyAuthenticator:
         if secret is None:
             raise AuthenticationFailed(MISSING_KEY)
         digest = hashlib.sha256(secret.encode()).digest()
-        if self._admin is not None and hmac.compare_digest(digest, self._admin):
+        if self._admin is not None and self._admin.matches_digest(digest):
             return ADMIN_CALLER
         key = await self._lookup(digest.hex())
         if key is None:

@@ -8,6 +8,7 @@ import click
 import typer
 
 from sfctl import __version__, ui
+from sfctl.commands import bench
 from sfctl.commands import keys as keys_commands
 from sfctl.commands import up as up_commands
 from sfctl.errors import SfctlError
@@ -33,6 +34,7 @@ def _root(
 app.command("up")(up_commands.up)
 app.command("down")(up_commands.down)
 app.add_typer(keys_commands.app, name="keys")
+app.add_typer(bench.app, name="bench")
 
 
 def _register_mock_upstream() -> None:

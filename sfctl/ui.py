@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 _out = Console(highlight=False)
@@ -65,3 +67,35 @@ def plain(text: str) -> None:
 def panel_lines(lines: Sequence[str]) -> None:
     for line in lines:
         _out.print(line)
+
+
+class LiveTasks:
+    """Rows of a live display, one per key, each a bar with a one-line detail beside it."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[str, TaskID] = {}
+
+    def update(self, key: str, *, done: float, total: float, detail: str) -> None:
+        """Safe from any thread (rich locks); a new key adds a row below the others."""
+        task = self._tasks.get(key)
+        if task is None:
+            task = self._progress.add_task(escape(key), total=total, detail="")
+            self._tasks[key] = task
+        self._progress.update(task, completed=done, total=total, detail=escape(detail))
+
+
+@contextmanager
+def live_tasks() -> Iterator[LiveTasks]:
+    """A live display on stderr (stdout stays for results), refreshed a few times a second;
+    the last state stays on screen when the block ends."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        console=_err,
+        refresh_per_second=4,
+    )
+    with progress:
+        yield LiveTasks(progress)

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
@@ -38,15 +39,25 @@ def emit_json(payload: Any) -> None:
 
 
 def table(
-    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, literal: bool = False
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    literal: bool = False,
+    wide: bool = False,
 ) -> None:
-    """`literal`: cells are data (names users chose), shown as-is, never read as rich markup."""
+    """`literal`: cells are data (names users chose), shown as-is, never read as rich markup.
+    `wide`: never wrap or cut cells (figures), even past the terminal's width."""
     grid = Table(title=escape(title) if literal else title)
     for column in columns:
-        grid.add_column(column)
+        grid.add_column(column, no_wrap=wide)
     for row in rows:
         grid.add_row(*(escape(str(cell)) if literal else str(cell) for cell in row))
-    _out.print(grid)
+    width = None
+    if wide:
+        needed = Measurement.get(_out, _out.options.update(width=10_000), grid).maximum
+        width = max(_out.width, needed)
+    _out.print(grid, width=width)
 
 
 def fields(title: str, pairs: Sequence[tuple[str, Any]]) -> None:

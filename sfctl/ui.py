@@ -53,11 +53,18 @@ def table(
         grid.add_column(column, no_wrap=wide)
     for row in rows:
         grid.add_row(*(escape(str(cell)) if literal else str(cell) for cell in row))
-    width = None
+    console = _out
     if wide:
         needed = Measurement.get(_out, _out.options.update(width=10_000), grid).maximum
-        width = max(_out.width, needed)
-    _out.print(grid, width=width)
+        if needed > _out.width:  # a console of its own: print() caps width at the console's
+            console = Console(
+                file=_out.file,
+                width=needed,
+                highlight=False,
+                force_terminal=_out.is_terminal,
+                color_system=_out.color_system or None,  # type: ignore[arg-type]
+            )
+    console.print(grid)
 
 
 def fields(title: str, pairs: Sequence[tuple[str, Any]]) -> None:

@@ -1,0 +1,361 @@
+"""`sfctl bench`: the RPS comparison (gateway, then direct) through the loadtest harness, and
+`sfctl bench compare` to spot regressions between two JSON reports.
+
+`--rps` takes several values after one flag (`--rps 5 10 20`), as in the seed's script; click
+options take one value each, so the group rewrites `--rps 5 10 20` into repeated `--rps` flags
+before click parses them. `sfctl bench ...` without a subcommand is `sfctl bench run ...`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import secrets
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import typer
+from typer.core import TyperGroup
+
+from loadtest.report import (
+    PRIMARY,
+    SCHEMA,
+    ThresholdError,
+    build_report,
+    check_thresholds,
+    compare,
+    parse_threshold,
+    to_csv,
+)
+from loadtest.runner import Arm, BenchConfig, LevelRun, Progress, RunSettings, run_benchmark
+from loadtest.stats import level_stats
+from loadtest.workload import WorkloadSpec
+from sfctl import ui
+from sfctl.errors import SfctlError, UsageError
+
+__all__ = ["app", "expand_multi"]
+
+DEFAULT_DIRECT = "https://api.openai.com"
+DEFAULT_RPS = (5.0, 10.0, 20.0, 40.0)
+MODES = ("mixed", "miss")
+ARRIVALS = ("constant", "poisson")
+_MULTI = ("--rps",)  # options that take several space-separated values
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def expand_multi(args: Sequence[str], options: Sequence[str] = _MULTI) -> list[str]:
+    """`--rps 5 10 20` -> `--rps 5 --rps 10 --rps 20`: the values run to the next option
+    (a token starting with '-' that is not a number, so that `--rps -5` reaches validation)."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            out.extend(args[i - 1 :])
+            break
+        if arg not in options:
+            out.append(arg)
+            continue
+        values = []
+        while i < len(args) and not (args[i].startswith("-") and not _is_number(args[i])):
+            values.append(args[i])
+            i += 1
+        if not values:
+            out.append(arg)  # click reports the missing value
+        for value in values:
+            out += [arg, value]
+    return out
+
+
+class _BenchGroup(TyperGroup):
+    """`run` is the default subcommand, and multi-value options are expanded for click."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # typer's vendored click
+        if not args or args[0] not in self.commands:
+            args = ["run", *args]
+        args = [args[0], *expand_multi(args[1:])]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    name="bench",
+    cls=_BenchGroup,
+    help="Load-compare the gateway with the provider at fixed RPS levels; compare reports.",
+)
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise UsageError(message)
+
+
+def _config(
+    *,
+    target: str | None,
+    key: str | None,
+    direct: str,
+    direct_key: str | None,
+    rps: Sequence[float],
+    duration: float,
+    mode: str,
+    model: str,
+    max_tokens: int,
+    stream: bool,
+    smartflow_only: bool,
+    arrival: str,
+    seed: int | None,
+    settings: RunSettings,
+) -> BenchConfig:
+    """Validated here rather than by click, so that bad usage is one line (exit 2)."""
+    _check(bool(target), "--target (or $SF_BASE) is required: the gateway's base URL")
+    _check(bool(key), "--key (or $SF_API_KEY) is required")
+    _check(mode in MODES, f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+    _check(arrival in ARRIVALS, f"--arrival must be one of {', '.join(ARRIVALS)}, not {arrival!r}")
+    bad = [r for r in rps if not (math.isfinite(r) and r > 0)]
+    if bad:
+        raise UsageError(f"--rps values must be > 0, got {bad[0]:g}")
+    _check(math.isfinite(duration) and duration > 0, "--duration must be > 0 seconds")
+    _check(max_tokens >= 1, "--max-tokens must be >= 1")
+    _check(
+        math.isfinite(settings.request_timeout_s) and settings.request_timeout_s > 0,
+        "--timeout must be > 0 seconds",
+    )
+    _check(math.isfinite(settings.grace_s) and settings.grace_s >= 0, "--grace must be >= 0")
+    _check(settings.warmup >= 0, "--warmup must be >= 0")
+    assert target is not None and key is not None
+    arms = [Arm(PRIMARY, target, key)]
+    if not smartflow_only:
+        arms.append(Arm("direct", direct, direct_key or key))
+    return BenchConfig(
+        arms=tuple(arms),
+        rps=tuple(rps),
+        duration_s=duration,
+        workload=WorkloadSpec(mode, model, max_tokens, stream),  # type: ignore[arg-type]
+        arrival=arrival,  # type: ignore[arg-type]
+        seed=seed if seed is not None else secrets.randbelow(2**31),
+        settings=settings,
+    )
+
+
+def _execute(config: BenchConfig, on_progress: Callable[[Progress], None]) -> list[list[LevelRun]]:
+    """On uvloop when it is installed (a cheaper loop keeps the generator on schedule)."""
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:
+        pass
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(run_benchmark(config, on_progress))
+
+
+def _show_progress(live: ui.LiveTasks) -> Callable[[Progress], None]:
+    def show(p: Progress) -> None:
+        rate = p.sent / p.elapsed_s if p.elapsed_s > 0 else 0.0
+        live.update(
+            f"{p.arm} @ {p.target_rps:g} rps",
+            done=p.completed,
+            total=p.scheduled,
+            detail=f"{rate:.1f} rps sent · {p.in_flight} in flight · {p.errors} errors",
+        )
+
+    return show
+
+
+def _ms(value: Any) -> str:
+    return "-" if value is None else f"{float(value):,.1f}ms"
+
+
+def summary_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
+    """The seed-style table (columns, rows) and one note per invalid level and arm."""
+    levels = report["levels"]
+    two = any("direct" in lv["arms"] for lv in levels)
+    head = ["RPS", "SF p50", "SF p95", "SF p99", "Success", "Ach. rps", "Lag p99", "Hits"]
+    if two:
+        head += ["OAI p50", "OAI p95", "OAI p99", "SF/OAI", "Overhead p50 [95% CI]", "Srv"]
+    rows: list[list[str]] = []
+    notes: list[str] = []
+    for lv in levels:
+        sf = lv["arms"].get(PRIMARY) or next(iter(lv["arms"].values()))
+        lat = sf["latency"] or {}
+        hit = sf["hit_rate"]
+        row = [
+            f"{lv['target_rps']:g}{' !' if sf['invalid'] else ''}",
+            _ms(lat.get("p50")),
+            _ms(lat.get("p95")),
+            _ms(lat.get("p99")),
+            f"{sf['success_rate'] * 100:.2f}%",
+            f"{sf['achieved_rps']:.1f}",
+            f"{sf['send_lag_p99_ms']:.2f}ms",
+            "-" if hit is None else f"{hit * 100:.0f}%",
+        ]
+        if two:
+            dl = (lv["arms"].get("direct") or {}).get("latency") or {}
+            ratio = f"{lat['p50'] / dl['p50']:.2f}x" if lat.get("p50") and dl.get("p50") else "-"
+            over = lv.get("overhead")
+            lo, hi = over["p50_ci"] if over else (0.0, 0.0)
+            over_txt = f"{over['p50_ms']:+.1f}ms [{lo:+.1f}, {hi:+.1f}]" if over else "-"
+            srv = _ms(over["server_median_ms"]) if over else "-"
+            row += [
+                _ms(dl.get("p50")),
+                _ms(dl.get("p95")),
+                _ms(dl.get("p99")),
+                ratio,
+                over_txt,
+                srv,
+            ]
+        rows.append(row)
+        for name, arm in lv["arms"].items():
+            if arm["invalid"]:
+                notes.append(f"{lv['target_rps']:g} rps {name}: invalid: {arm['invalid_reason']}")
+    return head, rows, notes
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise SfctlError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@app.command("run")
+def run(
+    target: str | None = typer.Option(
+        None, "--target", envvar="SF_BASE", help="Gateway base URL ($SF_BASE)."
+    ),
+    key: str | None = typer.Option(
+        None, "--key", envvar="SF_API_KEY", help="Gateway key ($SF_API_KEY)."
+    ),
+    direct: str = typer.Option(DEFAULT_DIRECT, "--direct", help="Provider base URL (direct arm)."),
+    direct_key: str | None = typer.Option(None, "--direct-key", help="Direct key (default --key)."),
+    rps: list[float] | None = typer.Option(
+        None,
+        "--rps",
+        help="Target rates: several values after one flag (--rps 5 10 20 40) or the flag "
+        "repeated. Default 5 10 20 40.",
+    ),
+    duration: float = typer.Option(30.0, "--duration", help="Seconds per level and arm."),
+    mode: str = typer.Option(
+        "mixed", "--mode", help="mixed (50% one repeated prompt) or miss (all unique)."
+    ),
+    model: str = typer.Option("gpt-4o-mini", "--model", help="Model to request."),
+    max_tokens: int = typer.Option(10, "--max-tokens", help="max_tokens of each request."),
+    stream: bool = typer.Option(False, "--stream", help="Stream (adds TTFT and inter-token)."),
+    smartflow_only: bool = typer.Option(False, "--smartflow-only", help="No direct arm."),
+    arrival: str = typer.Option("constant", "--arrival", help="constant or poisson arrivals."),
+    seed: int | None = typer.Option(None, "--seed", help="Default: a fresh one, in the report."),
+    timeout: float = typer.Option(30.0, "--timeout", help="Per-request seconds."),
+    grace: float = typer.Option(5.0, "--grace", help="Seconds after the last arrival."),
+    warmup: int = typer.Option(10, "--warmup", help="Unmeasured requests per level and arm."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the JSON report."),
+    csv: Path | None = typer.Option(None, "--csv", help="Write the CSV report."),
+    threshold: list[str] | None = typer.Option(
+        None,
+        "--threshold",
+        help="e.g. 'overhead_p50<5ms', 'p99<50ms', 'success>=99.9%' (repeatable); "
+        "any failure exits 1.",
+    ),
+) -> None:
+    """Run every RPS level open-loop on the gateway, then directly; print the summary.
+
+    Also: `sfctl bench compare A.json B.json`. Exit codes: 0 ok, 1 a threshold failed, 2 bad usage.
+    """
+    config = _config(
+        target=target,
+        key=key,
+        direct=direct,
+        direct_key=direct_key,
+        rps=rps or DEFAULT_RPS,
+        duration=duration,
+        mode=mode,
+        model=model,
+        max_tokens=max_tokens,
+        stream=stream,
+        smartflow_only=smartflow_only,
+        arrival=arrival,
+        seed=seed,
+        settings=RunSettings(timeout, grace, warmup),
+    )
+    texts = threshold or []
+    try:
+        thresholds = [parse_threshold(t) for t in texts]
+    except ThresholdError as exc:
+        raise UsageError(str(exc)) from None
+    with ui.live_tasks() as live:
+        runs = _execute(config, _show_progress(live))
+    levels = [level_stats(level, seed=config.seed) for level in runs]
+    report = build_report(config, levels)
+    failures = check_thresholds(report, thresholds)
+    report["thresholds"] = {"checked": texts, "failures": failures}
+    head, rows, notes = summary_rows(report)
+    title = f"seed {config.seed} · mode {config.workload.mode} · {config.duration_s:g}s per level"
+    ui.table(title, head, rows, literal=True, wide=True)
+    for note in notes:
+        ui.warn(note)
+    if output is not None:
+        _write(output, orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    if csv is not None:
+        _write(csv, to_csv(report).encode())
+    for failure in failures:
+        ui.error(f"threshold failed: {failure}")
+    if failures:
+        raise typer.Exit(1)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        data = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except orjson.JSONDecodeError:
+        raise UsageError(f"{path} is not JSON") from None
+    if not (isinstance(data, dict) and data.get("schema") == SCHEMA):
+        raise UsageError(f"{path} is not a `sfctl bench` report (schema {SCHEMA})")
+    return data
+
+
+@app.command("compare")
+def compare_reports(
+    before: Path = typer.Argument(..., help="The baseline JSON report."),
+    after: Path = typer.Argument(..., help="The JSON report to check against it."),
+    tolerance: float = typer.Option(
+        0.10, "--tolerance", help="Allowed growth of p50/p99, a fraction."
+    ),
+    floor_ms: float = typer.Option(0.5, "--floor-ms", help="Ignore growth below this many ms."),
+) -> None:
+    """Flag levels and arms whose p50 or p99 grew beyond the tolerance; exit 1 if any did."""
+    _check(math.isfinite(tolerance) and tolerance >= 0, "--tolerance must be >= 0")
+    _check(math.isfinite(floor_ms) and floor_ms >= 0, "--floor-ms must be >= 0")
+    old, new = _load(before), _load(after)
+    try:
+        found = compare(old, new, tolerance=tolerance, floor_ms=floor_ms)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UsageError(f"malformed report: {type(exc).__name__}: {exc}") from None
+    if not found:
+        ui.success(f"no regressions (tolerance {tolerance:.0%}, floor {floor_ms:g}ms)")
+        return
+    rows = [
+        [
+            f"{r.target_rps:g}",
+            r.arm,
+            r.metric,
+            _ms(r.before_ms),
+            _ms(r.after_ms),
+            f"{(r.after_ms / r.before_ms - 1) * 100:+.0f}%" if r.before_ms else "new",
+        ]
+        for r in found
+    ]
+    title = f"{len(found)} regression(s) (tolerance {tolerance:.0%})"
+    ui.table(title, ["RPS", "Arm", "Metric", "Before", "After", "Change"], rows, literal=True)
+    raise typer.Exit(1)

@@ -22,14 +22,18 @@ from loadtest.stats import LevelStats
 
 __all__ = [
     "CSV_FIELDS",
+    "PRIMARY",
+    "SCHEMA",
     "Regression",
     "Threshold",
     "ThresholdError",
     "build_report",
     "check_thresholds",
     "compare",
+    "format_ms",
     "format_summary",
     "parse_threshold",
+    "summary_rows",
     "to_csv",
 ]
 
@@ -120,55 +124,63 @@ def to_csv(report: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.1f}ms"
+def format_ms(value: float | None) -> str:
+    return "-" if value is None else f"{float(value):,.1f}ms"
 
 
 def format_summary(report: dict[str, Any]) -> str:
-    """The seed-style table: one line per level, gateway then direct, hits, ratio, overhead."""
+    """The seed-style table as plain text (the `python -m loadtest` output)."""
+    head, rows, notes = summary_rows(report)
+    table = [head, *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in table]
+    lines += [f"! {note}" for note in notes]
+    return "\n".join(lines)
+
+
+def summary_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
+    """The seed-style table (columns, rows) and one note per invalid level and arm."""
     levels = report["levels"]
     two = any("direct" in lv["arms"] for lv in levels)
     head = ["RPS", "SF p50", "SF p95", "SF p99", "Success", "Ach. rps", "Lag p99", "Hits"]
     if two:
         head += ["OAI p50", "OAI p95", "OAI p99", "SF/OAI", "Overhead p50 [95% CI]", "Srv"]
-    rows = [head]
+    rows: list[list[str]] = []
+    notes: list[str] = []
     for lv in levels:
         sf = lv["arms"].get(PRIMARY) or next(iter(lv["arms"].values()))
         lat = sf["latency"] or {}
         hit = sf["hit_rate"]
-        flag = " !" if sf["invalid"] else ""
         row = [
-            f"{lv['target_rps']:g}{flag}",
-            _ms(lat.get("p50")),
-            _ms(lat.get("p95")),
-            _ms(lat.get("p99")),
+            f"{lv['target_rps']:g}{' !' if sf['invalid'] else ''}",
+            format_ms(lat.get("p50")),
+            format_ms(lat.get("p95")),
+            format_ms(lat.get("p99")),
             f"{sf['success_rate'] * 100:.2f}%",
             f"{sf['achieved_rps']:.1f}",
             f"{sf['send_lag_p99_ms']:.2f}ms",
             "-" if hit is None else f"{hit * 100:.0f}%",
         ]
         if two:
-            direct = lv["arms"].get("direct") or {}
-            dl = direct.get("latency") or {}
+            dl = (lv["arms"].get("direct") or {}).get("latency") or {}
             ratio = f"{lat['p50'] / dl['p50']:.2f}x" if lat.get("p50") and dl.get("p50") else "-"
             over = lv.get("overhead")
-            over_txt = (
-                f"{over['p50_ms']:+.1f}ms [{over['p50_ci'][0]:+.1f}, {over['p50_ci'][1]:+.1f}]"
-                if over
-                else "-"
-            )
-            srv = _ms(over["server_median_ms"]) if over else "-"
-            row += [_ms(dl.get("p50")), _ms(dl.get("p95")), _ms(dl.get("p99")), ratio, over_txt]
-            row.append(srv)
+            lo, hi = over["p50_ci"] if over else (0.0, 0.0)
+            over_txt = f"{over['p50_ms']:+.1f}ms [{lo:+.1f}, {hi:+.1f}]" if over else "-"
+            srv = format_ms(over["server_median_ms"]) if over else "-"
+            row += [
+                format_ms(dl.get("p50")),
+                format_ms(dl.get("p95")),
+                format_ms(dl.get("p99")),
+                ratio,
+                over_txt,
+                srv,
+            ]
         rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    invalid = [lv for lv in levels if any(a["invalid"] for a in lv["arms"].values())]
-    for lv in invalid:
         for name, arm in lv["arms"].items():
             if arm["invalid"]:
-                lines.append(f"! {lv['target_rps']:g} rps {name}: invalid: {arm['invalid_reason']}")
-    return "\n".join(lines)
+                notes.append(f"{lv['target_rps']:g} rps {name}: invalid: {arm['invalid_reason']}")
+    return head, rows, notes
 
 
 class ThresholdError(ValueError):

@@ -26,7 +26,9 @@ from loadtest.report import (
     build_report,
     check_thresholds,
     compare,
+    format_ms,
     parse_threshold,
+    summary_rows,
     to_csv,
 )
 from loadtest.runner import Arm, BenchConfig, LevelRun, Progress, RunSettings, run_benchmark
@@ -173,55 +175,6 @@ def _show_progress(live: ui.LiveTasks) -> Callable[[Progress], None]:
     return show
 
 
-def _ms(value: Any) -> str:
-    return "-" if value is None else f"{float(value):,.1f}ms"
-
-
-def summary_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
-    """The seed-style table (columns, rows) and one note per invalid level and arm."""
-    levels = report["levels"]
-    two = any("direct" in lv["arms"] for lv in levels)
-    head = ["RPS", "SF p50", "SF p95", "SF p99", "Success", "Ach. rps", "Lag p99", "Hits"]
-    if two:
-        head += ["OAI p50", "OAI p95", "OAI p99", "SF/OAI", "Overhead p50 [95% CI]", "Srv"]
-    rows: list[list[str]] = []
-    notes: list[str] = []
-    for lv in levels:
-        sf = lv["arms"].get(PRIMARY) or next(iter(lv["arms"].values()))
-        lat = sf["latency"] or {}
-        hit = sf["hit_rate"]
-        row = [
-            f"{lv['target_rps']:g}{' !' if sf['invalid'] else ''}",
-            _ms(lat.get("p50")),
-            _ms(lat.get("p95")),
-            _ms(lat.get("p99")),
-            f"{sf['success_rate'] * 100:.2f}%",
-            f"{sf['achieved_rps']:.1f}",
-            f"{sf['send_lag_p99_ms']:.2f}ms",
-            "-" if hit is None else f"{hit * 100:.0f}%",
-        ]
-        if two:
-            dl = (lv["arms"].get("direct") or {}).get("latency") or {}
-            ratio = f"{lat['p50'] / dl['p50']:.2f}x" if lat.get("p50") and dl.get("p50") else "-"
-            over = lv.get("overhead")
-            lo, hi = over["p50_ci"] if over else (0.0, 0.0)
-            over_txt = f"{over['p50_ms']:+.1f}ms [{lo:+.1f}, {hi:+.1f}]" if over else "-"
-            srv = _ms(over["server_median_ms"]) if over else "-"
-            row += [
-                _ms(dl.get("p50")),
-                _ms(dl.get("p95")),
-                _ms(dl.get("p99")),
-                ratio,
-                over_txt,
-                srv,
-            ]
-        rows.append(row)
-        for name, arm in lv["arms"].items():
-            if arm["invalid"]:
-                notes.append(f"{lv['target_rps']:g} rps {name}: invalid: {arm['invalid_reason']}")
-    return head, rows, notes
-
-
 def _write(path: Path, data: bytes) -> None:
     try:
         path.write_bytes(data)
@@ -350,8 +303,8 @@ def compare_reports(
             f"{r.target_rps:g}",
             r.arm,
             r.metric,
-            _ms(r.before_ms),
-            _ms(r.after_ms),
+            format_ms(r.before_ms),
+            format_ms(r.after_ms),
             f"{(r.after_ms / r.before_ms - 1) * 100:+.0f}%" if r.before_ms else "new",
         ]
         for r in found

@@ -31,7 +31,6 @@ PERF_EVERY_S = 5.0
 async def _embedded_store(app: web.Application) -> AsyncIterator[None]:
     """The SQLite store in the data directory (embedded default: SERVICE_TYPE=all)."""
     settings = app[STATE].settings
-    assert settings.data_dir is not None
     connection = await asyncio.to_thread(
         sqlite.open_store,
         settings.data_dir,

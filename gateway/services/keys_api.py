@@ -14,7 +14,7 @@ import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -148,37 +148,13 @@ async def _existing(state: GatewayState, request: web.Request) -> VirtualKey:
     return key
 
 
-@runtime_checkable
-class AtomicKeyRepository(Protocol):
-    """Both built-in repositories change a key in one atomic read-modify-write, so a revoke
-    that races an update or a rotate cannot be undone by it."""
-
-    async def modify(
-        self, key_id: str, change: Callable[[VirtualKey], VirtualKey]
-    ) -> tuple[VirtualKey, VirtualKey] | None: ...
-
-
-async def _apply(
-    repository: KeyRepository, key_id: str, change: Callable[[VirtualKey], VirtualKey]
-) -> tuple[VirtualKey, VirtualKey] | None:
-    if isinstance(repository, AtomicKeyRepository):
-        return await repository.modify(key_id, change)
-    key = await repository.get(key_id)  # a repository without modify: the last write wins
-    if key is None:
-        return None
-    changed = change(key)
-    if changed is not key:
-        await repository.replace(changed)
-    return key, changed
-
-
 async def _change(
     state: GatewayState, request: web.Request, change: Callable[[VirtualKey], VirtualKey]
 ) -> tuple[VirtualKey, VirtualKey]:
     """(before, after) of applying `change` to the key the path names; 404 if there is none."""
     key_id = request.match_info["key_id"]
     repository = _repository(state)
-    result = await _apply(repository, key_id, change) if KEY_ID.fullmatch(key_id) else None
+    result = await repository.modify(key_id, change) if KEY_ID.fullmatch(key_id) else None
     if result is None:
         raise NotFound(f"no virtual key with id {key_id!r}", param="key_id")
     return result

@@ -6,7 +6,7 @@ backends keep the same semantics; the pipeline only sees these protocols.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -98,6 +98,13 @@ class KeyRepository(Protocol):
     async def insert(self, key: VirtualKey) -> None: ...
 
     async def replace(self, key: VirtualKey) -> None: ...
+
+    async def modify(
+        self, key_id: str, change: Callable[[VirtualKey], VirtualKey]
+    ) -> tuple[VirtualKey, VirtualKey] | None:
+        """Read, change and write one key atomically, so a revoke racing an update or a rotate
+        cannot be undone by it. Returns (before, after), or None when there is no such key."""
+        ...
 
     async def get(self, key_id: str) -> VirtualKey | None: ...
 

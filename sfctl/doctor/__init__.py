@@ -1,0 +1,1 @@
+"""`sfctl doctor`: pre-upgrade and runtime lint for clusters and Compose hosts."""

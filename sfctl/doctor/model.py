@@ -1,0 +1,151 @@
+"""The doctor's contract: what a check receives (an `Inventory`), what it returns (`Finding`s),
+and how checks are declared (`@check`). Checks are pure: no I/O, no clock; collectors fill the
+inventory from a cluster, saved dumps, a Compose project, a Caddyfile or the management API."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Check",
+    "Finding",
+    "Inventory",
+    "ObjectRef",
+    "Severity",
+    "check",
+]
+
+K8sObject = Mapping[str, Any]  # a Kubernetes object as the API serves it (JSON)
+
+
+class Severity(enum.IntEnum):
+    """Ordered, so `--fail-on warning` means warning and above."""
+
+    INFO = 10
+    WARNING = 20
+    ERROR = 30
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            choices = ", ".join(s.label for s in cls)
+            raise ValueError(f"unknown severity {text!r} (choose from {choices})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    """What a finding is about: a Kubernetes object, a Compose service (kind `ComposeService`),
+    a Caddyfile site block (kind `CaddyRoute`) or a gateway dependency (kind `GatewayComponent`)."""
+
+    kind: str
+    name: str
+    namespace: str | None = None
+
+    @classmethod
+    def of(cls, obj: K8sObject) -> ObjectRef:
+        meta = obj.get("metadata") or {}
+        return cls(
+            kind=str(obj.get("kind", "")),
+            name=str(meta.get("name", "")),
+            namespace=meta.get("namespace"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "namespace": self.namespace, "name": self.name}
+
+    def __str__(self) -> str:
+        ns = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind}/{ns}{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    check: str  # the check id, e.g. "webhook-timeout"
+    severity: Severity
+    object: ObjectRef
+    message: str  # what is wrong and what to change
+    suppressed: str | None = None  # the reason, when an annotation or config file suppresses it
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "check": self.check,
+            "severity": self.severity.label,
+            "object": self.object.to_dict(),
+            "message": self.message,
+        }
+        if self.suppressed is not None:
+            out["suppressed"] = self.suppressed
+        return out
+
+
+@dataclass(slots=True)
+class Inventory:
+    """Everything the collectors found. Kubernetes objects are kept by kind (`Deployment`, `Pod`,
+    `ValidatingWebhookConfiguration`, ...) exactly as the API returns them; Compose projects as
+    their `docker compose config` JSON; Caddyfiles as text; the gateway's
+    /api/health/comprehensive JSON as returned; pod metrics from metrics.k8s.io when available."""
+
+    objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    compose: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (source, config)
+    caddyfiles: list[tuple[str, str]] = field(default_factory=list)  # (source, text)
+    gateway_health: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (source, json)
+    pod_metrics: list[dict[str, Any]] = field(default_factory=list)  # metrics.k8s.io PodMetrics
+    notes: list[str] = field(default_factory=list)  # what a collector could not fetch, and why
+
+    def add(self, obj: Mapping[str, Any]) -> None:
+        """Add one object, unpacking `List` kinds (what `kubectl get -o json` prints)."""
+        kind = str(obj.get("kind", ""))
+        if kind.endswith("List") and isinstance(obj.get("items"), list):
+            for item in obj["items"]:
+                if isinstance(item, Mapping):
+                    self.add(item)
+            return
+        if kind == "PodMetrics":
+            self.pod_metrics.append(dict(obj))
+            return
+        self.objects.setdefault(kind, []).append(dict(obj))
+
+    def of_kind(self, *kinds: str) -> Iterator[dict[str, Any]]:
+        for kind in kinds:
+            yield from self.objects.get(kind, ())
+
+    @property
+    def has_cluster_objects(self) -> bool:
+        return bool(self.objects)
+
+
+CheckFn = Callable[[Inventory], Iterable[Finding]]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    id: str
+    severity: Severity  # the default severity of its findings
+    groups: frozenset[str]  # e.g. {"kubernetes", "upgrade"}, {"compose"}, {"caddy"}, {"runtime"}
+    summary: str  # one line for `sfctl doctor --list`
+    fn: CheckFn
+
+    def __call__(self, inventory: Inventory) -> list[Finding]:
+        return list(self.fn(inventory))
+
+
+def check(
+    id: str, severity: Severity, *, groups: Iterable[str], summary: str
+) -> Callable[[CheckFn], Check]:
+    """Declare a check: the decorated function becomes a `Check`. Ids are the public names
+    (`--check`, `--skip`, suppressions): keep them. `sfctl.doctor.checks.all_checks()` gathers
+    every `Check` defined in its modules, so there is no registry to mutate."""
+
+    def declare(fn: CheckFn) -> Check:
+        return Check(id, severity, frozenset(groups), summary, fn)
+
+    return declare

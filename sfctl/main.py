@@ -37,6 +37,20 @@ app.add_typer(keys_commands.app, name="keys")
 app.add_typer(bench.app, name="bench")
 
 
+def _register_spec_commands() -> None:
+    """init, render and spec: the deployment spec and what is rendered from it."""
+    from sfctl.commands import init as init_commands
+    from sfctl.commands import render as render_commands
+    from sfctl.commands import spec as spec_commands
+
+    app.command("init")(init_commands.init)
+    app.command("render")(render_commands.render)
+    app.add_typer(spec_commands.app, name="spec")
+
+
+_register_spec_commands()
+
+
 def _register_mock_upstream() -> None:
     from sfctl.commands.mock_upstream import mock_upstream
 

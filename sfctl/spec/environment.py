@@ -1,5 +1,5 @@
-"""sfctl's one reader of configuration: the environment (and, with the deployment-spec issue,
-sfctl.yaml). Everything else receives these values as arguments."""
+"""The environment sfctl reads: state directory, management URL and admin key. Everything else
+receives these values as arguments."""
 
 from __future__ import annotations
 

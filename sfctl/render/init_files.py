@@ -1,0 +1,36 @@
+"""What `sfctl init` writes: a commented sfctl.yaml and the secrets file (.env)."""
+
+from __future__ import annotations
+
+import secrets
+
+from sfctl import __version__
+from sfctl.render.engine import render_template
+from sfctl.spec import ADMIN_API_KEY, POSTGRES_PASSWORD, REDIS_PASSWORD
+
+GENERATED_SECRETS = (ADMIN_API_KEY, POSTGRES_PASSWORD, REDIS_PASSWORD)
+
+
+def spec_yaml(*, name: str, domain: str, email: str) -> str:
+    """The commented starting spec; it loads back with `load_spec` unchanged."""
+    return render_template(
+        "init/sfctl.yaml.j2", name=name, domain=domain, email=email, tag=__version__
+    )
+
+
+def generate_secrets() -> dict[str, str]:
+    """Fresh random values (URL-safe, so they can sit in a Redis or PostgreSQL URL as-is)."""
+    return {name: secrets.token_urlsafe(32) for name in GENERATED_SECRETS}
+
+
+def env_file(values: dict[str, str]) -> str:
+    lines = [
+        "# Smartflow secrets, written by `sfctl init`. Keep this file mode 0600; never commit it.",
+        "# Compose: docker compose --env-file .env ...",
+        "# Kubernetes: kubectl create secret generic smartflow-secrets --from-env-file=.env",
+        *(f"{name}={value}" for name, value in values.items()),
+        "# Provider keys: one line for each providers[].api_key_env in sfctl.yaml, e.g.",
+        "# OPENAI_API_KEY=sk-...",
+        "",
+    ]
+    return "\n".join(lines)

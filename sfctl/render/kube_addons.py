@@ -1,0 +1,33 @@
+"""The cluster add-ons Smartflow relies on: cert-manager (Helm values with the guide's resources
+and webhook timeout, and the ACME ClusterIssuer) and ingress-nginx (Helm values)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sfctl.render.engine import render_template, write_files
+from sfctl.spec import Spec
+
+CERT_MANAGER_VERSION = "v1.19.4"
+
+
+def render_cert_manager(spec: Spec, out_dir: Path) -> list[Path]:
+    """values.yaml for jetstack/cert-manager and cluster-issuer.yaml."""
+    return write_files(
+        out_dir,
+        {
+            "values.yaml": render_template(
+                "cert-manager/values.yaml.j2", spec=spec, CERT_MANAGER_VERSION=CERT_MANAGER_VERSION
+            ),
+            "cluster-issuer.yaml": render_template(
+                "cert-manager/cluster-issuer.yaml.j2", spec=spec
+            ),
+        },
+    )
+
+
+def render_ingress_nginx(spec: Spec, out_dir: Path) -> list[Path]:
+    """values.yaml for ingress-nginx/ingress-nginx."""
+    return write_files(
+        out_dir, {"values.yaml": render_template("ingress-nginx/values.yaml.j2", spec=spec)}
+    )

@@ -63,6 +63,15 @@ def _register_mock_upstream() -> None:
 _register_mock_upstream()
 
 
+def _register_doctor() -> None:
+    from sfctl.commands.doctor import doctor
+
+    app.command("doctor")(doctor)
+
+
+_register_doctor()
+
+
 def run() -> None:
     """Console entry point: errors are one line on stderr and a non-zero exit, never a traceback."""
     try:

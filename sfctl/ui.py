@@ -72,6 +72,19 @@ def fields(title: str, pairs: Sequence[tuple[str, Any]]) -> None:
     table(title, ("field", "value"), pairs, literal=True)
 
 
+def titled_table(
+    title: str, style: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Data cells shown as-is under a title in `style` (a rich colour): one section of a
+    report, such as `sfctl doctor`'s findings of one severity."""
+    grid = Table(title=f"[{style}]{escape(title)}[/{style}]", title_justify="left")
+    for column in columns:
+        grid.add_column(column, overflow="fold")
+    for row in rows:
+        grid.add_row(*(escape(str(cell)) for cell in row))
+    _out.print(grid)
+
+
 def literal(text: str) -> str:
     """`text` (a user-chosen name, say) made safe to embed in a message with markup."""
     return escape(text)

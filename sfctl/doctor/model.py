@@ -74,6 +74,7 @@ class Finding:
     object: ObjectRef
     message: str  # what is wrong and what to change
     suppressed: str | None = None  # the reason, when an annotation or config file suppresses it
+    suppressed_by: str | None = None  # where: "annotation" or "config" (SARIF's inSource/external)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -105,14 +106,26 @@ class Inventory:
         """Add one object, unpacking `List` kinds (what `kubectl get -o json` prints)."""
         kind = str(obj.get("kind", ""))
         if kind.endswith("List") and isinstance(obj.get("items"), list):
+            item_kind = kind.removesuffix("List")  # raw API lists (PodList) omit items' kind
             for item in obj["items"]:
                 if isinstance(item, Mapping):
-                    self.add(item)
+                    self.add(item if item.get("kind") or not item_kind else
+                             {**item, "kind": item_kind})  # fmt: skip
             return
         if kind == "PodMetrics":
             self.pod_metrics.append(dict(obj))
             return
         self.objects.setdefault(kind, []).append(dict(obj))
+
+    def merge(self, other: Inventory) -> None:
+        """Take in what another collector found (several sources feed one run)."""
+        for kind, objects in other.objects.items():
+            self.objects.setdefault(kind, []).extend(objects)
+        self.compose.extend(other.compose)
+        self.caddyfiles.extend(other.caddyfiles)
+        self.gateway_health.extend(other.gateway_health)
+        self.pod_metrics.extend(other.pod_metrics)
+        self.notes.extend(other.notes)
 
     def of_kind(self, *kinds: str) -> Iterator[dict[str, Any]]:
         for kind in kinds:

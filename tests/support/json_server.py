@@ -1,5 +1,6 @@
 """A JSON HTTP server on 127.0.0.1 for tests that stand in for an API sfctl calls (the gateway's
-management API, a Kubernetes API server): `answer(path, headers)` returns (status, body)."""
+management API, a Kubernetes API server): `answer(path, headers)` returns (status, body);
+header names arrive in Title-Case."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ def json_server(answer: Answer) -> Iterator[str]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            code, body = answer(self.path, dict(self.headers))
+            # header names are case-insensitive: HTTP clients differ in how they spell them
+            headers = {name.title(): value for name, value in self.headers.items()}
+            code, body = answer(self.path, headers)
             data = json.dumps(body).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")

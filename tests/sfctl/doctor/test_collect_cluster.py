@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,6 +19,7 @@ from sfctl.doctor.checks.runtime import memory_pressure, pod_restarts
 from sfctl.doctor.collect_cluster import RESOURCES, collect_cluster
 from sfctl.errors import SfctlError
 
+from support.json_server import json_server
 from support.procs import free_port
 
 FIXTURES = Path(__file__).parent / "fixtures" / "runtime"
@@ -111,31 +110,12 @@ class FakeKubeAPI:
 def api() -> Iterator[tuple[FakeKubeAPI, str]]:
     fake = FakeKubeAPI()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            url = urlsplit(self.path)
-            code, body = fake.answer(
-                url.path, parse_qs(url.query), self.headers.get("Authorization")
-            )
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def answer(path: str, headers: Mapping[str, str]) -> tuple[int, Any]:
+        url = urlsplit(path)
+        return fake.answer(url.path, parse_qs(url.query), headers.get("Authorization"))
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield fake, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with json_server(answer) as url:
+        yield fake, url
 
 
 def kubeconfig(tmp_path: Path, server: str) -> Path:

@@ -1,4 +1,4 @@
-"""`python -m loadtest`: the RPS comparison, gateway then direct, at each level.
+"""`python -m loadtest`: the RPS comparison, gateway against direct, at each level.
 
 Honours the seed's variables: SF_BASE (the gateway, --target) and SF_API_KEY (--key; also the
 direct arm's key unless --direct-key is given). Exit codes: 0 ok, 1 a threshold failed, 2 bad usage.
@@ -18,6 +18,7 @@ from typing import NoReturn
 
 import orjson
 
+from loadtest.html import render_html
 from loadtest.report import (
     ThresholdError,
     build_report,
@@ -26,7 +27,7 @@ from loadtest.report import (
     parse_threshold,
     to_csv,
 )
-from loadtest.runner import Arm, BenchConfig, LevelRun, RunSettings, run_benchmark
+from loadtest.runner import DESIGNS, Arm, BenchConfig, LevelRun, RunSettings, run_benchmark
 from loadtest.stats import level_stats
 from loadtest.workload import WorkloadSpec
 
@@ -65,6 +66,12 @@ def _parser() -> _Parser:
     p.add_argument("--max-tokens", type=int, default=10)
     p.add_argument("--stream", action="store_true")
     p.add_argument("--smartflow-only", action="store_true", help="no direct arm")
+    p.add_argument(
+        "--design",
+        choices=DESIGNS,
+        default="abba",
+        help="abba: arms interleaved A-B-B-A within each level; sequential: gateway, then direct",
+    )
     p.add_argument("--arrival", choices=("constant", "poisson"), default="constant")
     p.add_argument("--seed", type=int, help="default: a fresh one, recorded in the report")
     p.add_argument("--timeout", type=_positive, default=30.0, help="per-request seconds")
@@ -72,6 +79,7 @@ def _parser() -> _Parser:
     p.add_argument("--warmup", type=int, default=10, help="unmeasured requests per level and arm")
     p.add_argument("-o", "--output", type=Path, help="write the JSON report here")
     p.add_argument("--csv", type=Path, help="write the CSV report here")
+    p.add_argument("--html", type=Path, help="write the self-contained HTML report here")
     p.add_argument("--threshold", action="append", default=[], help="e.g. 'p99<50ms' (repeatable)")
     return p
 
@@ -92,6 +100,7 @@ def _config(args: argparse.Namespace, parser: _Parser) -> BenchConfig:
         duration_s=args.duration,
         workload=WorkloadSpec(args.mode, args.model, args.max_tokens, args.stream),
         arrival=args.arrival,
+        design=args.design,
         seed=args.seed if args.seed is not None else secrets.randbelow(2**31),
         settings=RunSettings(args.timeout, args.grace, args.warmup),
     )
@@ -129,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.output.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     if args.csv:
         args.csv.write_text(to_csv(report), encoding="utf-8")
+    if args.html:
+        args.html.write_text(render_html(report), encoding="utf-8")
     for failure in failures:
         print(f"threshold failed: {failure}", file=sys.stderr)
     return 1 if failures else 0

@@ -138,17 +138,28 @@ def format_summary(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _primary(level: dict[str, Any]) -> dict[str, Any]:
+    arms: dict[str, dict[str, Any]] = level["arms"]
+    return arms.get(PRIMARY) or next(iter(arms.values()))
+
+
 def summary_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
     """The seed-style table (columns, rows) and one note per invalid level and arm."""
     levels = report["levels"]
     two = any("direct" in lv["arms"] for lv in levels)
+    # a median of a two-peaked mix means nothing: when responses say hit or miss, show both
+    split = any(
+        _primary(lv).get("hit_latency") or _primary(lv).get("miss_latency") for lv in levels
+    )
     head = ["RPS", "SF p50", "SF p95", "SF p99", "Success", "Ach. rps", "Lag p99", "Hits"]
+    if split:
+        head += ["Hit p50", "Hit p99", "Miss p50", "Miss p99"]
     if two:
         head += ["OAI p50", "OAI p95", "OAI p99", "SF/OAI", "Overhead p50 [95% CI]", "Srv"]
     rows: list[list[str]] = []
     notes: list[str] = []
     for lv in levels:
-        sf = lv["arms"].get(PRIMARY) or next(iter(lv["arms"].values()))
+        sf = _primary(lv)
         lat = sf["latency"] or {}
         hit = sf["hit_rate"]
         row = [
@@ -161,6 +172,9 @@ def summary_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]], li
             f"{sf['send_lag_p99_ms']:.2f}ms",
             "-" if hit is None else f"{hit * 100:.0f}%",
         ]
+        if split:
+            hits, misses = sf.get("hit_latency") or {}, sf.get("miss_latency") or {}
+            row += [format_ms(d.get(p)) for d in (hits, misses) for p in ("p50", "p99")]
         if two:
             dl = (lv["arms"].get("direct") or {}).get("latency") or {}
             ratio = f"{lat['p50'] / dl['p50']:.2f}x" if lat.get("p50") and dl.get("p50") else "-"

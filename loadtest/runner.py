@@ -6,12 +6,18 @@ limit (a limit would queue requests inside the client, out of sight of the send-
 and keeps connections alive. Times are `time.perf_counter()` seconds (uvloop's `loop.time()`
 ticks in whole milliseconds), held in samples relative to the level's start; waits are relative
 sleeps to the next absolute intended time.
+
+`run_benchmark` runs every level on every arm in blocks (`block_plan`): by default A-B-B-A, each
+arm on both halves of the level's schedule, then merges each arm's blocks into one LevelRun.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import dataclasses
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,103 +26,32 @@ from typing import Literal
 import aiohttp
 import orjson
 
+from loadtest.samples import Arm, Block, ErrorClass, LevelRun, Progress, RunSettings, Sample
 from loadtest.schedule import Arrival, arrivals
 from loadtest.workload import Request, WorkloadSpec, anchor, build
 
-__all__ = [
+__all__ = [  # the records are defined in loadtest.samples and exported here too
+    "DESIGNS",
     "Arm",
     "BenchConfig",
+    "Block",
+    "Design",
     "ErrorClass",
     "LevelRun",
     "Progress",
     "RunSettings",
     "Sample",
+    "block_plan",
     "chat_url",
     "new_session",
     "run_benchmark",
     "run_level",
 ]
 
-ErrorClass = Literal["2xx", "4xx", "5xx", "429", "timeout", "connection_reset", "incomplete_stream"]
 
 _START_LEAD_S = 0.02  # time to create the first tasks before the first intended send
 _PROGRESS_EVERY_S = 0.5
-
-
-@dataclass(frozen=True)
-class Arm:
-    """One side of the comparison: `smartflow` (through the gateway) or `direct`."""
-
-    name: str
-    base_url: str
-    api_key: str
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    request_timeout_s: float = 30.0
-    grace_s: float = 5.0  # after the last arrival; requests still in flight then are timeouts
-    warmup: int = 10  # unmeasured requests first (they also open connections)
-
-
-@dataclass(slots=True)
-class Sample:
-    """One measured request. Times are seconds from the level's start; None when not reached."""
-
-    index: int
-    repeated: bool
-    intended: float
-    sent: float | None = None
-    headers: float | None = None
-    first_token: float | None = None
-    end: float | None = None
-    status: int | None = None
-    error: ErrorClass | None = None
-    cache: str | None = None  # x-smartflow-cache
-    overhead_ms: float | None = None  # x-smartflow-overhead-ms
-    token_times: list[float] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.error == "2xx"
-
-    @property
-    def latency(self) -> float | None:
-        """From the intended send time: what a user arriving on schedule waited."""
-        return None if self.end is None else self.end - self.intended
-
-    @property
-    def service(self) -> float | None:
-        """From the actual send: what the server (and network) took."""
-        return None if self.end is None or self.sent is None else self.end - self.sent
-
-    @property
-    def send_lag(self) -> float | None:
-        return None if self.sent is None else self.sent - self.intended
-
-
-@dataclass(frozen=True)
-class LevelRun:
-    arm: str
-    target_rps: float
-    duration_s: float
-    samples: list[Sample]
-    started_at: float  # wall clock (epoch seconds) of the level's start
-    elapsed_s: float
-
-
-@dataclass(frozen=True)
-class Progress:
-    """What a live display shows, reported about twice a second."""
-
-    arm: str
-    target_rps: float
-    elapsed_s: float
-    scheduled: int
-    sent: int
-    completed: int
-    in_flight: int
-    errors: int
+_DEFAULTS = RunSettings()
 
 
 def chat_url(base_url: str) -> str:
@@ -243,7 +178,7 @@ async def run_level(
     *,
     target_rps: float,
     duration_s: float,
-    settings: RunSettings = RunSettings(),
+    settings: RunSettings = _DEFAULTS,
     prewarm: Sequence[Request] = (),
     warmup: Sequence[Request] = (),
     on_progress: Callable[[Progress], None] | None = None,
@@ -306,9 +241,13 @@ def _progress(
     )
 
 
+Design = Literal["abba", "sequential"]
+DESIGNS: tuple[Design, ...] = ("abba", "sequential")
+
+
 @dataclass(frozen=True)
 class BenchConfig:
-    """A whole comparison: every level runs on each arm in turn (gateway first, as in the seed)."""
+    """A whole comparison: every level runs on each arm, in the order `design` says."""
 
     arms: tuple[Arm, ...]
     rps: tuple[float, ...]
@@ -317,6 +256,116 @@ class BenchConfig:
     arrival: Arrival = "constant"
     seed: int = 0
     settings: RunSettings = field(default_factory=RunSettings)
+    design: Design = "abba"
+
+
+def block_plan(n_arms: int, design: Design) -> list[tuple[int, int]]:
+    """(arm index, slice of the level's schedule), in the order the blocks of one level run.
+
+    `sequential` (the seed's way): each arm runs the whole level once, the gateway first.
+    `abba`: the level's schedule is cut in two halves; the arms run the first half in order and
+    the second in reverse (A B B A; A B C C B A), so that a slow drift of a shared machine
+    weighs on every arm alike. One arm has nothing to interleave with: one block.
+    """
+    if design not in DESIGNS:
+        raise ValueError(f"unknown design {design!r} (abba or sequential)")
+    forward = [(arm, 0) for arm in range(n_arms)]
+    if design == "sequential" or n_arms < 2:
+        return forward
+    return forward + [(arm, 1) for arm in reversed(range(n_arms))]
+
+
+def _slices(offsets: Sequence[float], duration_s: float, count: int) -> list[tuple[int, int]]:
+    """[first, end) index ranges cutting the schedule into `count` equal stretches of time."""
+    cuts = [0] + [bisect.bisect_left(offsets, duration_s * k / count) for k in range(1, count)]
+    return list(itertools.pairwise([*cuts, len(offsets)]))
+
+
+@dataclass
+class _Tally:
+    """What an arm's earlier blocks of a level did, so that its live display runs on."""
+
+    scheduled: int
+    elapsed_s: float = 0.0
+    sent: int = 0
+    completed: int = 0
+    errors: int = 0
+
+    def wrap(self, on_progress: Callable[[Progress], None] | None) -> Callable[[Progress], None]:
+        def report(p: Progress) -> None:
+            if on_progress is not None:
+                on_progress(
+                    dataclasses.replace(
+                        p,
+                        scheduled=self.scheduled,
+                        elapsed_s=self.elapsed_s + p.elapsed_s,
+                        sent=self.sent + p.sent,
+                        completed=self.completed + p.completed,
+                        errors=self.errors + p.errors,
+                    )
+                )
+
+        return report
+
+    def add(self, run: LevelRun) -> None:
+        self.elapsed_s += run.elapsed_s
+        self.sent += sum(1 for s in run.samples if s.sent is not None)
+        self.completed += len(run.samples)
+        self.errors += sum(1 for s in run.samples if not s.ok)
+
+
+async def _run_blocks(
+    config: BenchConfig,
+    *,
+    rps: float,
+    offsets: Sequence[float],
+    requests: Sequence[Request],
+    warmups: Sequence[Sequence[Request]],
+    on_progress: Callable[[Progress], None] | None,
+) -> list[LevelRun]:
+    """Every block of one level, in plan order; each arm's blocks merged into one LevelRun."""
+    plan = block_plan(len(config.arms), config.design)
+    slices = _slices(offsets, config.duration_s, 1 + max(s for _, s in plan))
+    prewarm = [anchor(config.workload)] if config.workload.mode == "mixed" else []
+    parts: dict[int, list[tuple[int, LevelRun]]] = {a: [] for a in range(len(config.arms))}
+    tallies = {a: _Tally(len(requests)) for a in parts}
+    for position, (a, k) in enumerate(plan):
+        first, end = slices[k]
+        if first == end:
+            continue
+        cut = offsets[first]
+        async with new_session() as session:
+            run = await run_level(
+                session,
+                config.arms[a],
+                requests[first:end],
+                [off - cut for off in offsets[first:end]],
+                target_rps=rps,
+                duration_s=(config.duration_s if k + 1 == len(slices) else offsets[end]) - cut,
+                settings=config.settings,
+                prewarm=prewarm,
+                warmup=warmups[k],
+                on_progress=tallies[a].wrap(on_progress),
+            )
+        tallies[a].add(run)
+        for sample in run.samples:
+            sample.shift(first, cut)
+        block = Block(position, k, first, end - first, run.started_at, run.elapsed_s)
+        parts[a].append((k, dataclasses.replace(run, blocks=(block,))))
+    return [_merge(config, rps, sorted(parts[a], key=lambda p: p[0])) for a in parts]
+
+
+def _merge(config: BenchConfig, rps: float, parts: Sequence[tuple[int, LevelRun]]) -> LevelRun:
+    runs = [run for _, run in parts]
+    return LevelRun(
+        arm=runs[0].arm,
+        target_rps=rps,
+        duration_s=config.duration_s,
+        samples=[s for run in runs for s in run.samples],
+        started_at=min(run.started_at for run in runs),
+        elapsed_s=sum(run.elapsed_s for run in runs),
+        blocks=tuple(sorted((b for run in runs for b in run.blocks), key=lambda b: b.position)),
+    )
 
 
 async def run_benchmark(
@@ -324,38 +373,33 @@ async def run_benchmark(
 ) -> list[list[LevelRun]]:
     """One list of LevelRuns (one per arm, in config.arms order) per level.
 
-    Every arm of a level gets the identical request sequence and arrival offsets, and a fresh
-    session made the same way. Unique prompts never repeat across levels or warm-ups.
+    Every arm of a level gets the identical request sequence and arrival offsets, block by
+    block, and a fresh session made the same way for each block. Unique prompts never repeat
+    across levels or warm-ups.
     """
     cursor = 0
     results: list[list[LevelRun]] = []
+    n_slices = 1 + max((s for _, s in block_plan(len(config.arms), config.design)), default=0)
+    warm_spec = WorkloadSpec(
+        "miss", config.workload.model, config.workload.max_tokens, config.workload.stream
+    )
     for level, rps in enumerate(config.rps):
         level_seed = config.seed * 1_000_003 + level
         offsets = arrivals(config.arrival, rps, config.duration_s, level_seed)
         requests = build(config.workload, len(offsets), config.seed, cursor)
         cursor += len(offsets)
-        warm_spec = WorkloadSpec(
-            "miss", config.workload.model, config.workload.max_tokens, config.workload.stream
+        warmups = []
+        for _ in range(n_slices):  # each slice warms up on prompts of its own
+            warmups.append(build(warm_spec, config.settings.warmup, config.seed, cursor))
+            cursor += config.settings.warmup
+        results.append(
+            await _run_blocks(
+                config,
+                rps=rps,
+                offsets=offsets,
+                requests=requests,
+                warmups=warmups,
+                on_progress=on_progress,
+            )
         )
-        warmup = build(warm_spec, config.settings.warmup, config.seed, cursor)
-        cursor += len(warmup)
-        prewarm = [anchor(config.workload)] if config.workload.mode == "mixed" else []
-        runs: list[LevelRun] = []
-        for arm in config.arms:
-            async with new_session() as session:
-                runs.append(
-                    await run_level(
-                        session,
-                        arm,
-                        requests,
-                        offsets,
-                        target_rps=rps,
-                        duration_s=config.duration_s,
-                        settings=config.settings,
-                        prewarm=prewarm,
-                        warmup=warmup,
-                        on_progress=on_progress,
-                    )
-                )
-        results.append(runs)
     return results

@@ -18,6 +18,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from loadtest.runner import LevelRun, Sample
+from loadtest.timeline import Timeline, timeline
 
 __all__ = [
     "LAG_LIMIT_MS",
@@ -99,6 +100,7 @@ class ArmStats:
     ttft: Distribution | None  # streaming: first content token, from the intended send time
     itl: Distribution | None  # streaming: gaps between content frames
     server_overhead_ms: float | None  # median x-smartflow-overhead-ms
+    timeline: Timeline | None = None  # the level over time, for the HTML report
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,9 +161,10 @@ def arm_stats(run: LevelRun) -> ArmStats:
         hit_rate=hits / labelled if labelled else None,
         hit_latency=distribution(_latencies(s for s in ok if _is_hit(s.cache))),
         miss_latency=distribution(_latencies(s for s in ok if s.cache == "miss")),
-        ttft=distribution(s.first_token - s.intended for s in ok if s.first_token is not None),
+        ttft=distribution(s.first_token - s.start for s in ok if s.first_token is not None),
         itl=distribution(gaps),
         server_overhead_ms=statistics.median(overheads) if overheads else None,
+        timeline=timeline(samples, run.duration_s),
     )
 
 

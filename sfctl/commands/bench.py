@@ -1,5 +1,6 @@
-"""`sfctl bench`: the RPS comparison (gateway, then direct) through the loadtest harness, and
-`sfctl bench compare` to spot regressions between two JSON reports.
+"""`sfctl bench`: the RPS comparison (gateway against direct) through the loadtest harness, and
+`sfctl bench compare` to spot regressions between two JSON reports, `sfctl bench report` to
+print a saved report again or turn it into HTML.
 
 `--rps` takes several values after one flag (`--rps 5 10 20`), as in the seed's script; click
 options take one value each, so the group rewrites `--rps 5 10 20` into repeated `--rps` flags
@@ -19,6 +20,7 @@ import orjson
 import typer
 from typer.core import TyperGroup
 
+from loadtest.html import render_html
 from loadtest.report import (
     PRIMARY,
     SCHEMA,
@@ -31,7 +33,15 @@ from loadtest.report import (
     summary_rows,
     to_csv,
 )
-from loadtest.runner import Arm, BenchConfig, LevelRun, Progress, RunSettings, run_benchmark
+from loadtest.runner import (
+    DESIGNS,
+    Arm,
+    BenchConfig,
+    LevelRun,
+    Progress,
+    RunSettings,
+    run_benchmark,
+)
 from loadtest.stats import level_stats
 from loadtest.workload import WorkloadSpec
 from sfctl import ui
@@ -114,6 +124,7 @@ def _config(
     max_tokens: int,
     stream: bool,
     smartflow_only: bool,
+    design: str,
     arrival: str,
     seed: int | None,
     settings: RunSettings,
@@ -123,6 +134,7 @@ def _config(
     _check(bool(key), "--key (or $SF_API_KEY) is required")
     _check(mode in MODES, f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
     _check(arrival in ARRIVALS, f"--arrival must be one of {', '.join(ARRIVALS)}, not {arrival!r}")
+    _check(design in DESIGNS, f"--design must be one of {', '.join(DESIGNS)}, not {design!r}")
     bad = [r for r in rps if not (math.isfinite(r) and r > 0)]
     if bad:
         raise UsageError(f"--rps values must be > 0, got {bad[0]:g}")
@@ -144,6 +156,7 @@ def _config(
         duration_s=duration,
         workload=WorkloadSpec(mode, model, max_tokens, stream),  # type: ignore[arg-type]
         arrival=arrival,  # type: ignore[arg-type]
+        design=design,  # type: ignore[arg-type]
         seed=seed if seed is not None else secrets.randbelow(2**31),
         settings=settings,
     )
@@ -206,6 +219,13 @@ def run(
     max_tokens: int = typer.Option(10, "--max-tokens", help="max_tokens of each request."),
     stream: bool = typer.Option(False, "--stream", help="Stream (adds TTFT and inter-token)."),
     smartflow_only: bool = typer.Option(False, "--smartflow-only", help="No direct arm."),
+    design: str = typer.Option(
+        "abba",
+        "--design",
+        help="abba: per level, the arms take turns in A-B-B-A blocks (each arm on both halves "
+        "of the level), so a drifting machine weighs on both alike; sequential: the whole level "
+        "through the gateway, then directly (the seed's way).",
+    ),
     arrival: str = typer.Option("constant", "--arrival", help="constant or poisson arrivals."),
     seed: int | None = typer.Option(None, "--seed", help="Default: a fresh one, in the report."),
     timeout: float = typer.Option(30.0, "--timeout", help="Per-request seconds."),
@@ -213,6 +233,9 @@ def run(
     warmup: int = typer.Option(10, "--warmup", help="Unmeasured requests per level and arm."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the JSON report."),
     csv: Path | None = typer.Option(None, "--csv", help="Write the CSV report."),
+    html: Path | None = typer.Option(
+        None, "--html", help="Write the self-contained HTML report (tables and plots)."
+    ),
     threshold: list[str] | None = typer.Option(
         None,
         "--threshold",
@@ -220,7 +243,7 @@ def run(
         "any failure exits 1.",
     ),
 ) -> None:
-    """Run every RPS level open-loop on the gateway, then directly; print the summary.
+    """Run every RPS level open-loop on the gateway and directly (A-B-B-A); print the summary.
 
     Also: `sfctl bench compare A.json B.json`. Exit codes: 0 ok, 1 a threshold failed, 2 bad usage.
     """
@@ -236,6 +259,7 @@ def run(
         max_tokens=max_tokens,
         stream=stream,
         smartflow_only=smartflow_only,
+        design=design,
         arrival=arrival,
         seed=seed,
         settings=RunSettings(timeout, grace, warmup),
@@ -260,6 +284,8 @@ def run(
         _write(output, orjson.dumps(report, option=orjson.OPT_INDENT_2))
     if csv is not None:
         _write(csv, to_csv(report).encode())
+    if html is not None:
+        _write(html, render_html(report).encode())
     for failure in failures:
         ui.error(f"threshold failed: {failure}")
     if failures:
@@ -312,3 +338,33 @@ def compare_reports(
     title = f"{len(found)} regression(s) (tolerance {tolerance:.0%})"
     ui.table(title, ["RPS", "Arm", "Metric", "Before", "After", "Change"], rows, literal=True)
     raise typer.Exit(1)
+
+
+@app.command("report")
+def report_again(
+    source: Path = typer.Argument(..., help="A JSON report written by `sfctl bench -o`."),
+    html: Path | None = typer.Option(
+        None, "--html", help="Write the self-contained HTML report (tables and plots)."
+    ),
+    csv: Path | None = typer.Option(None, "--csv", help="Write the CSV report."),
+    output: str = typer.Option("table", "--output", "-o", help="Print a table or JSON."),
+) -> None:
+    """Print a saved report's summary, and write it again as HTML or CSV."""
+    _check(output in ("table", "json"), f"--output must be table or json, not {output!r}")
+    data = _load(source)
+    try:
+        head, rows, notes = summary_rows(data)
+        page = render_html(data) if html is not None else ""
+        table = to_csv(data) if csv is not None else ""
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UsageError(f"malformed report: {type(exc).__name__}: {exc}") from None
+    if output == "json":
+        ui.emit_json({"seed": data.get("seed"), "columns": head, "rows": rows, "invalid": notes})
+    else:
+        ui.table(f"{source.name} · seed {data.get('seed')}", head, rows, literal=True, wide=True)
+        for note in notes:
+            ui.warn(note)
+    if html is not None:
+        _write(html, page.encode())
+    if csv is not None:
+        _write(csv, table.encode())

@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from support.procs import free_port, stop, wait_ready
+from support.procs import free_port, mock_upstream_process, stop, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -118,23 +118,12 @@ def test_down_when_nothing_runs(data_dir: Path) -> None:
 
 
 def test_mock_upstream_serves_both_sdks() -> None:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sfctl", "mock-upstream", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/health", process)
-        chat = openai.OpenAI(
-            base_url=f"http://127.0.0.1:{port}/v1", api_key="x"
-        ).chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
-        message = anthropic.Anthropic(
-            base_url=f"http://127.0.0.1:{port}", api_key="x"
-        ).messages.create(
+    with mock_upstream_process() as url:  # and exits 0 when stopped
+        chat = openai.OpenAI(base_url=f"{url}/v1", api_key="x").chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
+        message = anthropic.Anthropic(base_url=url, api_key="x").messages.create(
             model="claude-gw-test", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
         )
-    finally:
-        assert stop(process) == 0
     assert chat.choices[0].message.content
     assert message.content[0].type == "text"

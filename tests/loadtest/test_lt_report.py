@@ -96,12 +96,14 @@ async def test_cli_exit_codes_against_the_mock(tmp_path: Path) -> None:
         out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
         rc, out, err = await _cli(
             *common, "--mode", "miss", "--seed", "3", "-o", str(out_json), "--csv", str(out_csv),
+            "--design", "sequential",
             "--threshold", "success>=99.9%", "--threshold", "p99<5s", env=env,
         )  # fmt: skip
         assert rc == 0, err
         assert "SF p50" in out and "OAI p50" in out
         report = orjson.loads(out_json.read_bytes())
         assert report["seed"] == 3 and report["host"]["nproc"] and report["versions"]["aiohttp"]
+        assert report["config"]["design"] == "sequential"
         assert "sk-test" not in out_json.read_text()
         assert len(out_csv.read_text().splitlines()) == 3
 
@@ -110,6 +112,9 @@ async def test_cli_exit_codes_against_the_mock(tmp_path: Path) -> None:
 
         rc, out, err = await _cli(*common, "--threshold", "p50<<3", env=env)
         assert rc == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+        rc, out, err = await _cli(*common, "--design", "latin", env=env)
+        assert rc == 2 and "--design" in err and len(err.strip().splitlines()) == 1
 
         rc, _, err = await _cli("--rps", "5", env={"SF_BASE": "", "SF_API_KEY": ""})
         assert rc == 2 and "--target" in err and len(err.strip().splitlines()) == 1

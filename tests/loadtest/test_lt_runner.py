@@ -3,49 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
 import pytest
 from aiohttp import web
 
-from loadtest.runner import Arm, BenchConfig, RunSettings, run_benchmark
+from loadtest.report import build_report, summary_rows
+from loadtest.runner import Arm, BenchConfig, RunSettings, Sample, run_benchmark
 from loadtest.stats import arm_stats, level_stats
 from loadtest.workload import ANCHOR_PROMPT, WorkloadSpec
 from mockllm.server import MockBehaviour, start_server
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-COMPLETION = {
-    "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
-    "object": "chat.completion",
-    "created": 1741569952,
-    "model": "gpt-4o-mini-2024-07-18",
-    "choices": [
-        {
-            "index": 0,
-            "message": {"role": "assistant", "content": "Paris.", "refusal": None},
-            "logprobs": None,
-            "finish_reason": "stop",
-        }
-    ],
-    "usage": {"prompt_tokens": 19, "completion_tokens": 2, "total_tokens": 21},
-    "system_fingerprint": "fp_06737a9306",
-}
-
-
-async def _serve(handler: Handler) -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", handler)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)  # a burst must not hit SYN retries
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+from support.chat_server import COMPLETION, serve_chat
+from support.procs import free_port, stop, wait_ready
 
 
 def _prompt(body: bytes) -> str:
@@ -101,7 +76,7 @@ async def test_a_stall_shows_in_corrected_latency_not_in_service_time() -> None:
             time.sleep(1.0)  # the stall under test: it blocks the whole process
         return web.json_response(COMPLETION)
 
-    async for url in _serve(handler):
+    async with serve_chat(handler) as url:
         config = BenchConfig(
             arms=(Arm("smartflow", url, "sk-test"),),
             rps=(200,),
@@ -121,6 +96,52 @@ async def test_a_stall_shows_in_corrected_latency_not_in_service_time() -> None:
     assert stats.invalid and stats.send_lag_p99_ms > 500
 
 
+async def test_a_stalled_upstream_process_costs_every_request_due_meanwhile() -> None:
+    """The mock runs in its own process and is stopped (SIGSTOP) for a second mid-level: the
+    generator keeps sending on schedule, so each of the ~200 requests due during the stall
+    records its own wait, where a closed-loop client would have recorded one slow request."""
+    port = free_port()
+    mock = subprocess.Popen(
+        [sys.executable, "-m", "sfctl", "mock-upstream", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    loop = asyncio.get_running_loop()
+    stall: list[asyncio.TimerHandle] = []
+
+    def stall_once(_: object) -> None:
+        if not stall:  # the first report comes with the first send of the level
+            stall.append(loop.call_later(0.5, os.kill, mock.pid, signal.SIGSTOP))
+            stall.append(loop.call_later(1.5, os.kill, mock.pid, signal.SIGCONT))
+
+    try:
+        await asyncio.to_thread(wait_ready, url + "/health", mock)
+        config = BenchConfig(
+            arms=(Arm("smartflow", url, "sk-test"),),
+            rps=(200,),
+            duration_s=2.5,
+            workload=WorkloadSpec(mode="miss"),
+            settings=RunSettings(warmup=20, grace_s=10),
+        )
+        [[run]] = await run_benchmark(config, stall_once)
+    finally:
+        for handle in stall:
+            handle.cancel()
+        os.kill(mock.pid, signal.SIGCONT)
+        stop(mock)
+    stats = arm_stats(run)
+    assert stats.latency is not None and stats.service is not None
+    waited = [s for s in run.samples if s.latency is not None and s.latency > 0.25]
+    print(f"p99 {stats.latency.p99:.0f} ms, {len(waited)} requests waited > 250 ms, "
+          f"lag p99 {stats.send_lag_p99_ms:.1f} ms")  # fmt: skip
+    assert stats.success_rate == 1.0 and stats.n_scheduled == 500
+    assert stats.latency.p99 > 500
+    assert len(waited) >= 100  # about 200 were due during the stall
+    assert stats.send_lag_p99_ms < 100  # they went out on time: the wait is the upstream's
+    assert all(s.sent is not None and s.sent - s.intended < 0.1 for s in waited)
+
+
 async def test_mixed_mode_reports_hits_and_misses_separately() -> None:
     order: list[str] = []
 
@@ -134,7 +155,7 @@ async def test_mixed_mode_reports_hits_and_misses_separately() -> None:
             COMPLETION, headers={"x-smartflow-cache": "miss", "x-smartflow-overhead-ms": "0.8"}
         )
 
-    async for url in _serve(handler):
+    async with serve_chat(handler) as url:
         config = BenchConfig(
             arms=(Arm("smartflow", url, "sk-test"),),
             rps=(100,),
@@ -152,6 +173,11 @@ async def test_mixed_mode_reports_hits_and_misses_separately() -> None:
     assert stats.hit_latency.n == 50 and stats.miss_latency.n == 50
     assert stats.miss_latency.p50 >= 30 > stats.hit_latency.p99
     assert stats.server_overhead_ms == 0.8
+    # the summary table shows the two peaks apart, not only their meaningless joint median
+    head, [row], _ = summary_rows(build_report(config, [level_stats(runs)]))
+    cells = dict(zip(head, row, strict=True))
+    assert float(cells["Miss p50"].removesuffix("ms")) >= 30
+    assert float(cells["Hit p99"].removesuffix("ms")) < 30
 
 
 async def test_overhead_compares_the_same_requests_on_both_arms() -> None:
@@ -165,16 +191,15 @@ async def test_overhead_compares_the_same_requests_on_both_arms() -> None:
         await asyncio.sleep(0.025)
         return web.json_response(COMPLETION, headers={"x-smartflow-cache": "miss"})
 
-    async for direct in _serve(fast):
-        async for gateway in _serve(slow):
-            config = BenchConfig(
-                arms=(Arm("smartflow", gateway, "k1"), Arm("direct", direct, "k2")),
-                rps=(100,),
-                duration_s=1.0,
-                workload=WorkloadSpec(mode="miss"),
-                settings=RunSettings(warmup=2),
-            )
-            [runs] = await run_benchmark(config)
+    async with serve_chat(fast) as direct, serve_chat(slow) as gateway:
+        config = BenchConfig(
+            arms=(Arm("smartflow", gateway, "k1"), Arm("direct", direct, "k2")),
+            rps=(100,),
+            duration_s=1.0,
+            workload=WorkloadSpec(mode="miss"),
+            settings=RunSettings(warmup=2),
+        )
+        [runs] = await run_benchmark(config)
     level = level_stats(runs, seed=1)
     assert [r.arm for r in runs] == ["smartflow", "direct"]
     assert [s.intended for s in runs[0].samples] == [s.intended for s in runs[1].samples]
@@ -233,7 +258,7 @@ async def test_error_taxonomy_and_grace_timeouts() -> None:
         return web.json_response(COMPLETION)
 
     handler.count = 0  # type: ignore[attr-defined]
-    async for url in _serve(handler):
+    async with serve_chat(handler) as url:
         config = BenchConfig(
             arms=(Arm("smartflow", url, "sk-test"),),
             rps=(60,),
@@ -252,3 +277,14 @@ async def test_error_taxonomy_and_grace_timeouts() -> None:
         "connection_reset": 5,
     }
     assert stats.success_rate == 0.0 and stats.n_scheduled == 30
+
+
+def test_an_early_send_counts_from_the_send_not_the_intended_time() -> None:
+    """uvloop's millisecond timers can wake the sender before the intended time: the wait then
+    starts at the send, so latency never drops below the service time."""
+    early = Sample(0, False, intended=1.0, sent=0.9995, first_token=1.0002, end=1.0003)
+    assert early.latency == pytest.approx(early.service)
+    assert early.start == early.sent
+    late = Sample(1, False, intended=1.0, sent=1.002, end=1.003)
+    assert late.latency == pytest.approx(0.003)  # coordinated omission: from the intended time
+    assert late.service == pytest.approx(0.001)

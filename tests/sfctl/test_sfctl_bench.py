@@ -16,7 +16,7 @@ import pytest
 
 from sfctl.commands.bench import expand_multi
 
-from support.procs import free_port, stop, wait_ready
+from support.procs import mock_upstream_process
 
 
 def sfctl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -34,18 +34,8 @@ def sfctl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def mock_url() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sfctl", "mock-upstream", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url + "/health", process)
+    with mock_upstream_process() as url:
         yield url
-    finally:
-        stop(process)
 
 
 def bench(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -98,14 +88,25 @@ def test_failing_threshold_exits_1(mock_url: str, tmp_path: Path) -> None:
     assert json.loads(json_path.read_text())["thresholds"]["failures"]  # still written
 
 
-def test_two_arms_report_overhead(mock_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("design", [None, "abba", "sequential"])
+def test_two_arms_report_overhead(mock_url: str, tmp_path: Path, design: str | None) -> None:
     json_path = tmp_path / "r.json"
-    proc = bench(mock_url, "--direct", mock_url, "--rps", "20", "-o", str(json_path))
+    extra = ["--design", design] if design else []
+    proc = bench(mock_url, "--direct", mock_url, "--rps", "20", "-o", str(json_path), *extra)
     assert proc.returncode == 0, proc.stderr
-    level = json.loads(json_path.read_text())["levels"][0]
+    report = json.loads(json_path.read_text())
+    assert report["config"]["design"] == (design or "abba")  # abba unless told
+    level = report["levels"][0]
     assert set(level["arms"]) == {"smartflow", "direct"}
+    assert all(arm["n_scheduled"] == 20 for arm in level["arms"].values())
     assert level["overhead"] is not None
     assert "Overhead p50" in proc.stdout
+
+
+def test_help_lists_the_design_option() -> None:
+    proc = sfctl("bench", "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "--design" in proc.stdout and "sequential" in proc.stdout
 
 
 @pytest.mark.parametrize(
@@ -117,6 +118,7 @@ def test_two_arms_report_overhead(mock_url: str, tmp_path: Path) -> None:
         (["--target", "http://127.0.0.1:9"], "--key"),
         (["--target", "http://127.0.0.1:9", "--key", "k", "--threshold", "p99~5"], "threshold"),
         (["--target", "http://127.0.0.1:9", "--key", "k", "--duration", "0"], "--duration"),
+        (["--target", "http://127.0.0.1:9", "--key", "k", "--design", "latin"], "--design"),
     ],
 )
 def test_bad_usage_exits_2_with_one_line(args: list[str], message: str) -> None:

@@ -90,3 +90,20 @@ def gateway_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextmanager
+def mock_upstream_process() -> Iterator[str]:
+    """`sfctl mock-upstream` as its users run it, on a free loopback port: its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sfctl", "mock-upstream", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/health", process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        code = stop(process)
+    assert code == 0, f"sfctl mock-upstream exited {code} on SIGTERM"  # it drains and exits 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from sfctl import __version__, ui
@@ -79,14 +78,18 @@ def run() -> None:
     except SfctlError as exc:
         ui.error(str(exc))
         sys.exit(exc.exit_code)
-    except (typer.Exit, click.exceptions.Exit) as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except (typer.Abort, click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         ui.error("aborted")
         sys.exit(130)
-    except (typer.TyperException, click.ClickException) as exc:
-        # usage errors: click's message names the option and what is wrong with it
-        exc.show()  # type: ignore[union-attr]
+    except typer.TyperException as exc:
+        # usage errors (typer's own click): the message names the option and what is wrong
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            ui.error(str(exc))
         sys.exit(getattr(exc, "exit_code", 2))
     except Exception as exc:  # a bug: still one line, with what to report
         ui.error(f"internal error: {type(exc).__name__}: {exc} (please report this)")

@@ -185,9 +185,10 @@ async def test_rate_windows_of_a_key_without_rph_live_two_minutes(
     await counters.close()
 
 
-async def test_one_round_trip_per_admission_and_per_settle(
-    server: RedisServer, client: redis.Redis
-) -> None:
+async def test_one_round_trip_per_admission_and_per_settle(server: RedisServer) -> None:
+    # generous timeouts: this counts round trips, and a 0.25 s timeout on a loaded machine
+    # would degrade the counters to local ones (by design), sending nothing at all
+    client = fail_fast_client(server.url, timeout_s=10.0)
     counters = RedisCounters(client, FixedSpend(0.0))
     limits = {"rpm": 1000, "tpm": 100_000, "max_parallel": 50, "reserve_usd": 0.01}
     # the first calls load the budget state, and the scripts into Redis (NOSCRIPT, SCRIPT LOAD)
@@ -206,8 +207,10 @@ async def test_one_round_trip_per_admission_and_per_settle(
             if command["client_type"] != "lua":  # commands sent by the scripts themselves
                 sent.append(command["command"].split(" ", 1)[0])
     await watcher.aclose()
+    assert not counters.degraded
     assert sent == ["EVALSHA"] * 40
     await counters.close()
+    await client.aclose()
 
 
 async def test_a_restart_does_not_reset_spend(server: RedisServer, admin: redis.Redis) -> None:

@@ -147,11 +147,7 @@ def parse_bytes(value: Any) -> float | None:
 
 
 def find(inv: Inventory, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
-    for obj in inv.of_kind(kind):
-        meta = as_dict(obj.get("metadata"))
-        if meta.get("name") == name and meta.get("namespace") == namespace:
-            return obj
-    return None
+    return inv.named(kind, namespace, name)
 
 
 def namespace_labels(inv: Inventory, name: str) -> dict[str, str]:
@@ -255,13 +251,9 @@ def pod_sources(inv: Inventory) -> list[PodSource]:
 
 def hpa_for(inv: Inventory, source: PodSource) -> dict[str, Any] | None:
     """The HorizontalPodAutoscaler that scales this workload, if any."""
-    for hpa in inv.of_kind("HorizontalPodAutoscaler"):
+    for hpa in inv.in_namespace("HorizontalPodAutoscaler", source.ref.namespace):
         target = as_dict(dig(hpa, "spec", "scaleTargetRef"))
-        if (
-            ObjectRef.of(hpa).namespace == source.ref.namespace
-            and target.get("kind") == source.kind
-            and target.get("name") == source.ref.name
-        ):
+        if target.get("kind") == source.kind and target.get("name") == source.ref.name:
             return hpa
     return None
 

@@ -101,6 +101,11 @@ class Inventory:
     gateway_health: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (source, json)
     pod_metrics: list[dict[str, Any]] = field(default_factory=list)  # metrics.k8s.io PodMetrics
     notes: list[str] = field(default_factory=list)  # what a collector could not fetch, and why
+    # lookup indexes per kind, rebuilt when that kind's list is replaced or grows: checks look
+    # objects up by name and namespace for every pod, which a scan would make quadratic
+    _index: dict[tuple[str, str], tuple[int, int, dict[Any, Any]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def add(self, obj: Mapping[str, Any]) -> None:
         """Add one object, unpacking `List` kinds (what `kubectl get -o json` prints)."""
@@ -130,6 +135,33 @@ class Inventory:
     def of_kind(self, *kinds: str) -> Iterator[dict[str, Any]]:
         for kind in kinds:
             yield from self.objects.get(kind, ())
+
+    def named(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The first object of `kind` with this namespace and name (objects are values: one is
+        never renamed in place after the checks start reading)."""
+        index: dict[tuple[str | None, str], dict[str, Any]] = self._indexed(kind, "name")
+        return index.get((namespace, name))
+
+    def in_namespace(self, kind: str, namespace: str | None) -> list[dict[str, Any]]:
+        """The objects of `kind` in one namespace, in inventory order."""
+        index: dict[str | None, list[dict[str, Any]]] = self._indexed(kind, "namespace")
+        return index.get(namespace, [])
+
+    def _indexed(self, kind: str, by: str) -> dict[Any, Any]:
+        objects = self.objects.get(kind, [])
+        cached = self._index.get((kind, by))
+        if cached is not None and cached[0] == id(objects) and cached[1] == len(objects):
+            return cached[2]
+        index: dict[Any, Any] = {}
+        for obj in objects:
+            meta = obj.get("metadata")
+            meta = meta if isinstance(meta, Mapping) else {}
+            if by == "name":
+                index.setdefault((meta.get("namespace"), meta.get("name")), obj)
+            else:
+                index.setdefault(meta.get("namespace"), []).append(obj)
+        self._index[(kind, by)] = (id(objects), len(objects), index)
+        return index
 
     @property
     def has_cluster_objects(self) -> bool:

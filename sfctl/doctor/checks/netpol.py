@@ -62,9 +62,11 @@ def _peer_problem(
 
 def open_peers(inv: Inventory, source: PodSource, sources: list[PodSource]) -> list[str] | None:
     """What can reach the datastore beyond Smartflow pods; None when no policy selects it."""
-    policies = [
-        p for p in inv.of_kind("NetworkPolicy") if governs_ingress(p) and _selects(p, source)
-    ]
+    # a NetworkPolicy selects pods of its own namespace only ("default" when unset)
+    candidates = inv.in_namespace("NetworkPolicy", source.namespace)
+    if source.namespace == "default":
+        candidates = [*candidates, *inv.in_namespace("NetworkPolicy", None)]
+    policies = [p for p in candidates if governs_ingress(p) and _selects(p, source)]
     if not policies:
         return None
     problems: list[str] = []

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from sfctl.doctor.k8s import PodSource, as_list, iter_env, pod_sources
 from sfctl.doctor.model import Inventory
+from sfctl.spec import SERVICES
 
 __all__ = [
     "GATEWAY_SERVICES",
@@ -48,8 +49,9 @@ NAME, PART_OF, COMPONENT = (
     "app.kubernetes.io/part-of",
     "app.kubernetes.io/component",
 )
-GATEWAY_SERVICES = frozenset({"proxy", "api-server", "compliance", "policy-perfect", "all"})
-PORTS = {"proxy": 7775, "compliance": 7777, "api-server": 7778, "policy-perfect": 7782}
+# the service table is the deployment spec's (one SERVICE_TYPE and port per service), plus `all`
+PORTS = {info.service_type: info.port for info in SERVICES}
+GATEWAY_SERVICES = frozenset({*PORTS, "all"})
 MGMT_PORT = PORTS["api-server"]
 IMAGES = frozenset({"smartflow", "smartflow-gateway", "safechat-enterprise"})
 _REDIS_NAMES = frozenset({"redis", "redis-stack-server", "valkey", "keydb"})

@@ -10,6 +10,7 @@ import typer
 
 from sfctl import ui
 from sfctl.errors import SfctlError
+from sfctl.render.helm import secret_name
 from sfctl.render.init_files import env_file, generate_secrets, spec_yaml
 from sfctl.spec import parse_spec
 
@@ -35,10 +36,10 @@ def init(
     if existing and not force:
         raise SfctlError(f"{', '.join(existing)} already exist(s); use --force to overwrite")
     text = spec_yaml(name=name, domain=domain, email=email)
-    parse_spec(text, source="sfctl init")  # a bad --domain or --email fails before any write
+    spec = parse_spec(text, source="sfctl init")  # a bad --domain or --email fails before any write
     directory.mkdir(parents=True, exist_ok=True)
     spec_path.write_text(text, encoding="utf-8")
-    write_private(secrets_path, env_file(generate_secrets()))
+    write_private(secrets_path, env_file(generate_secrets(), kubernetes_secret=secret_name(spec)))
     ui.success(f"wrote {ui.literal(str(spec_path))} and {ui.literal(str(secrets_path))} (0600)")
     if domain.endswith("example.com") or email.endswith("example.com"):
         ui.warn("set domain and acme_email in sfctl.yaml before you deploy")

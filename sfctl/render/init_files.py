@@ -23,11 +23,11 @@ def generate_secrets() -> dict[str, str]:
     return {name: secrets.token_urlsafe(32) for name in GENERATED_SECRETS}
 
 
-def env_file(values: dict[str, str]) -> str:
+def env_file(values: dict[str, str], *, kubernetes_secret: str) -> str:
     lines = [
         "# Smartflow secrets, written by `sfctl init`. Keep this file mode 0600; never commit it.",
         "# Compose: docker compose --env-file .env ...",
-        "# Kubernetes: kubectl create secret generic smartflow-secrets --from-env-file=.env",
+        f"# Kubernetes: kubectl create secret generic {kubernetes_secret} --from-env-file=.env",
         *(f"{name}={value}" for name, value in values.items()),
         "# Provider keys: one line for each providers[].api_key_env in sfctl.yaml, e.g.",
         "# OPENAI_API_KEY=sk-...",

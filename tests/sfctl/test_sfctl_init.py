@@ -66,3 +66,13 @@ def test_init_rejects_bad_domain_before_writing(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "domain" in lines[0] and "smartflow.example.com" in lines[0]
     assert not (tmp_path / "d").exists()
+
+
+def test_env_file_names_the_secret_the_chart_reads(tmp_path: Path) -> None:
+    """The .env header's kubectl command creates the Secret `sfctl render helm|k8s` references
+    (<name>-secrets), not a fixed name."""
+    result = sfctl("init", str(tmp_path), "--name", "acme-gw")
+    assert result.returncode == 0, result.stderr
+    header = (tmp_path / ".env").read_text()
+    assert "kubectl create secret generic acme-gw-secrets --from-env-file=.env" in header
+    assert "smartflow-secrets" not in header

@@ -23,8 +23,8 @@ def _yaml_bool(value: object) -> str:
     return "true" if value else "false"
 
 
-def _env_str(value: object) -> str:
-    """An environment value as a string (`true`/`false` for booleans, plain numbers)."""
+def env_str(value: object) -> str:
+    """An environment value as a string (`true`/`false` for booleans, 8 for 8.0)."""
     if isinstance(value, bool):
         return _yaml_bool(value)
     if isinstance(value, float) and value.is_integer():
@@ -45,7 +45,6 @@ def environment() -> jinja2.Environment:
     )
     env.filters["q"] = _quote
     env.filters["yaml_bool"] = _yaml_bool
-    env.filters["env_str"] = _env_str
     env.globals["HEADER"] = HEADER
     return env
 

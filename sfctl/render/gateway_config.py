@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from sfctl.render.engine import HEADER
+from sfctl.render.engine import HEADER, env_str
 from sfctl.spec import Spec
 
 CONFIG_PATH = "/etc/smartflow/smartflow.yaml"
@@ -37,13 +37,9 @@ def gateway_environment(spec: Spec) -> dict[str, str]:
     """The feature settings every service reads, as environment strings."""
     features = spec.features
     return {
-        "MCP_GATEWAY_ENABLED": "true" if features.mcp_gateway_enabled else "false",
-        "SEMANTIC_CACHE_THRESHOLD": _number(features.semantic_cache_threshold),
-        "COMPLIANCE_TIMEOUT_SECS": _number(features.compliance_timeout_secs),
-        "RATE_LIMIT_REQUESTS_PER_HOUR": str(features.rate_limit_requests_per_hour),
+        "MCP_GATEWAY_ENABLED": env_str(features.mcp_gateway_enabled),
+        "SEMANTIC_CACHE_THRESHOLD": env_str(features.semantic_cache_threshold),
+        "COMPLIANCE_TIMEOUT_SECS": env_str(features.compliance_timeout_secs),
+        "RATE_LIMIT_REQUESTS_PER_HOUR": env_str(features.rate_limit_requests_per_hour),
         "SMARTFLOW_CONFIG": CONFIG_PATH,
     }
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 _out = Console(highlight=False)
 _err = Console(stderr=True, highlight=False)
@@ -85,6 +87,18 @@ def titled_table(
     _out.print(grid)
 
 
+def width() -> int:
+    """The width output is laid out for: the terminal's, or $COLUMNS (80 when neither)."""
+    return _out.width
+
+
+def styled_lines(lines: Sequence[Sequence[tuple[str, str]]]) -> None:
+    """Lines the caller laid out for `width()` (`sfctl doctor`'s report): each a sequence of
+    (text, rich style) parts. Text is shown as-is (never read as markup) and not re-wrapped."""
+    for line in lines:
+        _out.print(Text.assemble(*line), soft_wrap=True)
+
+
 def literal(text: str) -> str:
     """`text` (a user-chosen name, say) made safe to embed in a message with markup."""
     return escape(text)
@@ -130,3 +144,82 @@ def live_tasks() -> Iterator[LiveTasks]:
     )
     with progress:
         yield LiveTasks(progress)
+
+
+def split_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, keep: int = 1
+) -> None:
+    """Figures shown as they are, no cell wrapped or cut (see `table(wide=True)`); a table wider
+    than the terminal is printed as several, each as wide as fits and each repeating the first
+    `keep` columns (the rows' key), so that an 80-column terminal stays readable."""
+    groups = _column_groups(columns, rows, keep, _out.width)
+    for n, group in enumerate(groups, 1):
+        part = title if n == 1 else f"continued ({n}/{len(groups)})"
+        cells = [[row[i] for i in group] for row in rows]
+        table(part, [columns[i] for i in group], cells, literal=True, wide=True)
+
+
+def _column_groups(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], keep: int, width: int
+) -> list[list[int]]:
+    """Column indexes of each table: the first `keep`, then as many more as fit in `width` (a
+    column takes its widest cell, 2 of padding and 1 of border); at least one more in each."""
+
+    def cost(i: int) -> int:
+        return max(cell_len(str(cell)) for cell in [columns[i], *(row[i] for row in rows)]) + 3
+
+    base = 1 + sum(cost(i) for i in range(keep))
+    groups: list[list[int]] = []
+    used = 0
+    for i in range(keep, len(columns)):
+        if not groups or (used + cost(i) > width and len(groups[-1]) > keep):
+            groups.append(list(range(keep)))
+            used = base
+        groups[-1].append(i)
+        used += cost(i)
+    return groups or [list(range(len(columns)))]
+
+
+class Marked(Protocol):
+    """A table cell that may be flagged (`sfctl.deploy.verify.Cell` is one)."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def bad(self) -> bool: ...
+
+
+def marked_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[Marked]], notes: Sequence[str]
+) -> None:
+    """Checks, one row per object: a bad cell is bold red and marked ✗ (seen without colour
+    too), and `notes` under the table say in full what each mark means. Cells fold rather than
+    being cut, so nothing is lost at 80 columns."""
+    grid = Table(title=escape(title))
+    for column in columns:
+        grid.add_column(column, overflow="fold")
+    for row in rows:
+        grid.add_row(
+            *(f"[bold red]✗ {escape(c.text)}[/bold red]" if c.bad else escape(c.text) for c in row)
+        )
+    _out.print(grid)
+    for note in notes:
+        _out.print(f"[red]✗[/red] {escape(note)}", soft_wrap=False)
+
+
+def narrow_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    wrap: Sequence[str] = (),
+) -> None:
+    """Data cells as they are; only the columns named in `wrap` may wrap, the others (times,
+    short words) stay on one line, so a table fits 80 columns by wrapping where it reads well."""
+    grid = Table(title=escape(title))
+    for column in columns:
+        grid.add_column(column, no_wrap=column not in wrap, overflow="fold")
+    for row in rows:
+        grid.add_row(*(escape(str(cell)) for cell in row))
+    _out.print(grid)

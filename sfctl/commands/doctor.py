@@ -176,6 +176,9 @@ def doctor(
         FailOn.error, "--fail-on", help="Exit 1 when a finding of this severity or above is found."
     ),
     output: Output = typer.Option(Output.table, "--output", "-o", help="table, json or sarif."),
+    explain: bool = typer.Option(
+        False, "--explain", help="Table: why each finding matters and what to change."
+    ),
 ) -> None:
     """Lint Smartflow's cluster, Compose host, Caddyfile or gateway; --upgrade before upgrades."""
     known = all_checks()
@@ -197,5 +200,5 @@ def doctor(
     elif output is Output.sarif:
         ui.emit_json(to_sarif(report))
     else:
-        print_table(report, threshold)
+        print_table(report, threshold, explain=explain)
     raise typer.Exit(exit_code(report.findings, threshold))

@@ -73,6 +73,7 @@ def run_checks(checks: Iterable[Check], inventory: Inventory) -> list[Finding]:
                     f"check {chk.id} failed: {type(exc).__name__}: {exc}. Its findings are "
                     "missing from this report; please report this (with the objects it read) "
                     "and run with --skip " + chk.id + " meanwhile.",
+                    headline=f"check {chk.id} failed: {type(exc).__name__}: {exc}",
                 )
             )
     return findings

@@ -12,6 +12,7 @@ from sfctl.doctor.model import Inventory, ObjectRef
 
 __all__ = [
     "PodSource",
+    "Target",
     "annotations_of",
     "as_dict",
     "as_list",
@@ -19,6 +20,7 @@ __all__ = [
     "dig",
     "find",
     "hpa_for",
+    "ingress_paths",
     "iter_env",
     "labels_of",
     "namespace_labels",
@@ -26,6 +28,7 @@ __all__ = [
     "parse_bytes",
     "parse_cpu",
     "pod_sources",
+    "resolve_backend",
     "selector_matches",
     "service_selects",
 ]
@@ -247,6 +250,62 @@ def pod_sources(inv: Inventory) -> list[PodSource]:
             )  # fmt: skip
     found += [PodSource.of_pod(p) for p in inv.of_kind("Pod") if not _owner_known(known, p)]
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a Service backend lands: the Service (None when the inventory lacks it), its port
+    and targetPort, and the pods it selects with the container port each is reached on."""
+
+    service: dict[str, Any] | None
+    service_port: int | None
+    target_port: int | str | None
+    pods: tuple[tuple[PodSource, int | None], ...]
+
+
+def _service_port(service: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any] | None:
+    for port in map(as_dict, as_list(dig(service, "spec", "ports"))):
+        if ("number" in wanted and port.get("port") == wanted["number"]) or (
+            "name" in wanted and port.get("name") == wanted["name"]
+        ):
+            return port
+    return None
+
+
+def resolve_backend(
+    inv: Inventory,
+    namespace: str,
+    name: str,
+    wanted: Mapping[str, Any],
+    sources: Sequence[PodSource],
+) -> Target:
+    """A Service and port (`{"number": 80}` or `{"name": "http"}`, as an Ingress names it) to
+    the pods and container port it reaches."""
+    service = find(inv, "Service", namespace, name)
+    number = wanted.get("number") if isinstance(wanted.get("number"), int) else None
+    if service is None:
+        return Target(None, number, None, ())
+    port = _service_port(service, wanted) or {}
+    target = port.get("targetPort", port.get("port"))
+    pods = []
+    for source in (s for s in sources if s.namespace == namespace):
+        if service_selects(service, source):
+            at = target if isinstance(target, int) else source.ports().get(str(target))
+            pods.append((source, at))
+    target = target if isinstance(target, (int, str)) else None
+    return Target(service, port.get("port", number), target, tuple(pods))
+
+
+def ingress_paths(ingress: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(path, pathType, service backend) of every route, the default backend as `/`."""
+    default = as_dict(dig(ingress, "spec", "defaultBackend", "service"))
+    if default:
+        yield "/", "Prefix", default
+    for rule in map(as_dict, as_list(dig(ingress, "spec", "rules"))):
+        for path in map(as_dict, as_list(dig(rule, "http", "paths"))):
+            backend = as_dict(dig(path, "backend", "service"))
+            if backend:
+                yield str(path.get("path") or "/"), str(path.get("pathType", "Prefix")), backend
 
 
 def hpa_for(inv: Inventory, source: PodSource) -> dict[str, Any] | None:

@@ -72,9 +72,15 @@ class Finding:
     check: str  # the check id, e.g. "webhook-timeout"
     severity: Severity
     object: ObjectRef
-    message: str  # what is wrong and what to change
+    message: str  # what is wrong, why it matters and what to change: JSON, SARIF, --explain
     suppressed: str | None = None  # the reason, when an annotation or config file suppresses it
     suppressed_by: str | None = None  # where: "annotation" or "config" (SARIF's inSource/external)
+    headline: str | None = None  # what is wrong in a line or two: the terminal report's default
+
+    @property
+    def short(self) -> str:
+        """What the terminal report shows without --explain (a short message is its own)."""
+        return self.headline or self.message
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

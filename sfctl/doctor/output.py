@@ -1,5 +1,6 @@
-"""What `sfctl doctor` prints: tables grouped by severity (through `sfctl.ui`), the JSON
-document, or SARIF 2.1.0 for code-scanning tools. The JSON and SARIF builders are pure."""
+"""What `sfctl doctor` prints: the terminal report (laid out by `layout`, printed through
+`sfctl.ui`), the JSON document, or SARIF 2.1.0 for code-scanning tools. The JSON and SARIF
+builders are pure."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ from typing import Any
 
 from sfctl import __version__, ui
 from sfctl.doctor.engine import INTERNAL_ERROR, Report
+from sfctl.doctor.layout import EXPLAIN_HINT, report_lines
 from sfctl.doctor.model import Finding, Severity
 
 __all__ = ["SARIF_SCHEMA", "print_table", "to_json", "to_sarif"]
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
-_STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 _INTERNAL_SUMMARY = "a check failed while running (a bug in sfctl doctor)"
 
 
@@ -89,19 +90,12 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 or word == 'info' else 's'}"
 
 
-def print_table(report: Report, fail_on: Severity) -> None:
-    """Findings grouped by severity, most severe first; suppressed ones last with their
-    reason; then one summary line and the collectors' notes."""
+def print_table(report: Report, fail_on: Severity, *, explain: bool = False) -> None:
+    """Findings grouped by severity, most severe first, a header line each and what is wrong
+    under it (`explain`: the whole message); suppressed ones last with their reason; then one
+    summary line and the collectors' notes (on stderr)."""
     active = report.active
-    for severity in sorted(Severity, reverse=True):
-        rows = [(f.check, str(f.object), f.message) for f in active if f.severity == severity]
-        if rows:
-            title = f"{severity.label} ({len(rows)})"
-            ui.titled_table(title, _STYLES[severity], ("check", "object", "what to change"), rows)
-    suppressed = [f for f in report.findings if f.suppressed is not None]
-    if suppressed:
-        rows = [(f.check, str(f.object), f.suppressed or "") for f in suppressed]
-        ui.titled_table(f"suppressed ({len(rows)})", "dim", ("check", "object", "reason"), rows)
+    ui.styled_lines(report_lines(report.findings, ui.width(), explain=explain))
     summary = report.summary(fail_on)
     counts = ", ".join(_plural(summary[s.label], s.label) for s in sorted(Severity, reverse=True))
     line = f"{counts}, {summary['suppressed']} suppressed ({summary['checks_run']} checks run)"
@@ -109,5 +103,7 @@ def print_table(report: Report, fail_on: Severity) -> None:
         ui.success(f"no findings: {line}")
     else:
         ui.info(ui.literal(line))
+        if not explain:
+            ui.info(ui.literal(EXPLAIN_HINT))
     for note in report.notes:
         ui.warn(note)

@@ -68,11 +68,13 @@ def container(workload: dict[str, Any], index: int = 0) -> dict[str, Any]:
     """The index-th container of a workload's pod template (or of a Pod)."""
     spec = workload["spec"]
     spec = spec.get("template", {}).get("spec", spec)
-    return spec["containers"][index]
+    found: dict[str, Any] = spec["containers"][index]
+    return found
 
 
 def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
-    return workload["spec"]["template"]["spec"]
+    spec: dict[str, Any] = workload["spec"]["template"]["spec"]
+    return spec
 
 
 def run(check_id: str, inv: Inventory) -> list[Finding]:
@@ -81,3 +83,44 @@ def run(check_id: str, inv: Inventory) -> list[Finding]:
 
 def refs(findings: list[Finding]) -> list[str]:
     return sorted(str(f.object) for f in findings)
+
+
+def partial(inv: Inventory, *kinds: str) -> Inventory:
+    """What `kubectl get <kinds> -o json` would have dumped of this cluster: only those kinds."""
+    out = Inventory()
+    for kind in kinds:
+        for obj in inv.of_kind(kind):
+            out.add(obj)
+    return out
+
+
+def broken_cluster() -> Inventory:
+    """The DigitalOcean-like cluster with a dozen things wrong across most checks (their
+    longest messages included): a realistic report to lay out at 80 columns."""
+    inv = cluster("doks")
+    proxy = get(inv, "Deployment", "smartflow-proxy")
+    container(proxy).update(image="ghcr.io/smartflow-ai/smartflow:latest", imagePullPolicy="Always")
+    container(proxy)["resources"]["limits"]["cpu"] = "2"
+    del container(get(inv, "Deployment", "smartflow-api-server"))["readinessProbe"]
+    compliance = get(inv, "Deployment", "smartflow-compliance")
+    del container(compliance)["resources"]["limits"]["memory"]
+    pod_spec(compliance).pop("dnsConfig", None)
+    del inv.objects["NetworkPolicy"]
+    ingress = get(inv, "Ingress", "smartflow")
+    del ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"]
+    ingress["spec"]["rules"][0]["http"]["paths"].append(
+        {
+            "path": "/api/enterprise",
+            "pathType": "Prefix",
+            "backend": {"service": {"name": "smartflow-api-server", "port": {"number": 7778}}},
+        }
+    )
+    get(inv, "ConfigMap", "smartflow-env")["data"]["OPENAI_API_KEY"] = "sk-proj-" + "x" * 24
+    return inv
+
+
+def write_dump(inv: Inventory, path: Path) -> Path:
+    """The inventory's objects as one `kubectl get -o json` List."""
+    items = [obj for objects in inv.objects.values() for obj in objects]
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+    return path

@@ -41,15 +41,17 @@ def replicas_below_ha(inv: Inventory) -> Iterator[Finding]:
         if floor is None or floor >= MIN_HA_REPLICAS:
             continue
         by = "its HorizontalPodAutoscaler's minReplicas" if hpa_for(inv, source) else "replicas"
+        problem = f"{service} can run a single replica ({by} is {floor})"
         yield Finding(
             "replicas-below-ha",
             Severity.WARNING,
             source.ref,
-            f"{service} can run a single replica ({by} is {floor}): draining its node (every "
+            f"{problem}: draining its node (every "
             "node is drained during a cluster upgrade) or losing it takes the service down "
             f"until a new pod is ready. Run at least {MIN_HA_REPLICAS} (replicas, or an HPA "
             f"with minReplicas >= {MIN_HA_REPLICAS}) with a PodDisruptionBudget of "
             "minAvailable: 1.",
+            headline=problem,
         )
 
 
@@ -119,12 +121,14 @@ def pdb_blocks_drain(inv: Inventory) -> Iterator[Finding]:
         why = pdb_blocks(inv, pdb)
         if why is None:
             continue
+        problem = f"no pod it covers can be evicted ({why})"
         yield Finding(
             "pdb-blocks-drain",
             Severity.ERROR,
             ObjectRef.of(pdb),
-            f"no pod it covers can be evicted ({why}): draining their nodes during a cluster "
+            f"{problem}: draining their nodes during a cluster "
             "upgrade waits on it until the provider's drain timeout, then the pods are "
             "deleted anyway. Let at least one pod go: run more replicas than minAvailable, "
             "or use maxUnavailable: 1.",
+            headline=problem,
         )

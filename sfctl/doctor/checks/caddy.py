@@ -110,10 +110,12 @@ def caddy_trailing_slash_wildcard(inventory: Inventory) -> Iterator[Finding]:
                 bare = _misses_bare_path(token.text)
                 if bare is None:
                     continue
+                problem = f"{source}:{token.line}: `{written} {token.text}` does not match {bare}"
                 yield Finding(
                     "caddy-trailing-slash-wildcard",
                     Severity.ERROR,
                     ObjectRef("CaddyRoute", block.label),
-                    f"{source}:{token.line}: `{written} {token.text}` does not match {bare} "
-                    f"itself, so {_consequence(written, bare)}; write `{written} {bare}*`",
+                    f"{problem} itself, so {_consequence(written, bare)}; write "
+                    f"`{written} {bare}*`",
+                    headline=f"{problem} itself",
                 )

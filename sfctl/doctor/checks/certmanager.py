@@ -86,25 +86,29 @@ def cert_manager_version(inv: Inventory) -> Iterator[Finding]:
         ref = ObjectRef.of(deployment)
         parsed = parse_version(version)
         if parsed is not None and parsed[:2] < MINIMUM:
+            problem = f"cert-manager {component} runs {version}, older than {minimum}"
             yield Finding(
                 "cert-manager-version",
                 Severity.ERROR,
                 ref,
-                f"cert-manager {component} runs {version}, older than {minimum}, the oldest "
+                f"{problem}, the oldest "
                 "release sfctl supports (older ones get no fixes and predate the Kubernetes "
                 f"versions the guide needs). Upgrade to {RECOMMENDED}: helm upgrade cert-manager "
                 f"jetstack/cert-manager -n cert-manager --version {RECOMMENDED} --reuse-values "
                 "--set webhook.timeoutSeconds=29 (the new release's default of 30 s would block "
                 "DigitalOcean upgrades).",
+                headline=problem,
             )
         why = _not_ready(deployment)
         if why:
+            problem = f"cert-manager {component} is not ready ({why})"
             yield Finding(
                 "cert-manager-version",
                 Severity.ERROR,
                 ref,
-                f"cert-manager {component} is not ready ({why}): certificates are not issued "
+                f"{problem}: certificates are not issued "
                 "or renewed, and its webhook rejects cert-manager resources while it is down. "
                 f"Look at the pods (kubectl -n {ref.namespace} describe deploy {ref.name}) and "
                 "fix them before upgrading the cluster.",
+                headline=problem,
             )

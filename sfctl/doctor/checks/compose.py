@@ -9,19 +9,14 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sfctl.doctor.model import Finding, Inventory, ObjectRef, Severity, check
-from sfctl.doctor.smartflow import GATEWAY_SERVICES, MGMT_PORT, PORTS, is_smartflow_image
+from sfctl.doctor.smartflow import MGMT_PORT, PORTS, compose_service
 
-__all__ = [
-    "NOFILE_MIN",
-    "mgmt_api_published",
-    "smartflow_service_type",
-]
+__all__ = ["NOFILE_MIN", "mgmt_api_published"]
 
 NOFILE_MIN = 65536
 #: service types whose one port carries client traffic (nofile) or the management API (exposure)
 DATA_PLANE_TYPES = frozenset({"proxy", "all"})
 MANAGEMENT_TYPES = frozenset({"api-server", "all"})
-_DOCKERFILE = "Dockerfile.runtime"
 _RESTARTS = frozenset({"always", "unless-stopped"})
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -56,24 +51,6 @@ def _one_shots(services: Mapping[str, Any]) -> set[str]:
     return found
 
 
-def smartflow_service_type(service: Service) -> str | None:
-    """The SERVICE_TYPE a Compose service runs, or None when it is not a Smartflow gateway.
-
-    A gateway sets SERVICE_TYPE to one of the gateway's services, or runs a Smartflow image, or
-    is built from the runtime Dockerfile; without SERVICE_TYPE it serves every route on one
-    port (`all`). A SERVICE_TYPE the gateway does not know (the guide's `chat` frontend) is not
-    a gateway."""
-    env = service.get("environment") or {}
-    declared = env.get("SERVICE_TYPE") if isinstance(env, Mapping) else None
-    if declared:
-        return str(declared) if declared in GATEWAY_SERVICES else None
-    build = service.get("build")
-    dockerfile = str(build.get("dockerfile") or "") if isinstance(build, Mapping) else ""
-    if is_smartflow_image(str(service.get("image") or "")) or dockerfile.endswith(_DOCKERFILE):
-        return "all"
-    return None
-
-
 def _memory_limit(service: Service) -> int:
     deploy_limit = (((service.get("deploy") or {}).get("resources") or {}).get("limits") or {}).get(
         "memory"
@@ -98,13 +75,15 @@ def compose_mem_limit_missing(inventory: Inventory) -> Iterator[Finding]:
     host's memory and take the whole stack down (the guide: always set mem_limit)."""
     for ref, source, service in _services(inventory):
         if not _memory_limit(service):
+            problem = f"service {ref.name} has no memory limit"
             yield Finding(
                 "compose-mem-limit-missing",
                 Severity.ERROR,
                 ref,
-                f"{source}: service {ref.name} has no memory limit, so one runaway request loop "
+                f"{source}: {problem}, so one runaway request loop "
                 "can exhaust the host; set mem_limit (and memswap_limit to the same value, no "
                 "swap) or deploy.resources.limits.memory",
+                headline=problem,
             )
 
 
@@ -126,27 +105,31 @@ def compose_healthcheck_missing(inventory: Inventory) -> Iterator[Finding]:
         )
         if not health or disabled or not test:
             state = "disables its healthcheck" if disabled else "has no healthcheck"
+            problem = f"service {ref.name} {state}"
             yield Finding(
                 "compose-healthcheck-missing",
                 Severity.WARNING,
                 ref,
-                f"{source}: service {ref.name} {state}, so Docker cannot tell when it is wedged "
+                f"{source}: {problem}, so Docker cannot tell when it is wedged "
                 "(a HEALTHCHECK in the image is not visible here); add healthcheck: with test "
                 f"(e.g. {_probe_hint(service)}), interval, timeout, retries and "
                 "start_period",
+                headline=problem,
             )
         elif not health.get("start_period"):
+            problem = f"service {ref.name}'s healthcheck has no start_period"
             yield Finding(
                 "compose-healthcheck-missing",
                 Severity.INFO,
                 ref,
-                f"{source}: service {ref.name}'s healthcheck has no start_period, so failures "
-                "while it starts count towards retries; add start_period: 20s",
+                f"{source}: {problem}, so failures while it starts count towards retries; add "
+                "start_period: 20s",
+                headline=problem,
             )
 
 
 def _probe_hint(service: Service) -> str:
-    kind = smartflow_service_type(service)
+    kind = compose_service(service)
     if kind is None:
         return "the service's own status command"
     port = PORTS.get(kind, PORTS["proxy"])
@@ -174,17 +157,19 @@ def compose_nofile_ulimit(inventory: Inventory) -> Iterator[Finding]:
     default soft limit (1024) turns a busy minute into EMFILE errors. The soft limit is what
     the process gets, so that is the one compared."""
     for ref, source, service in _services(inventory, long_running=True):
-        if smartflow_service_type(service) not in DATA_PLANE_TYPES:
+        if compose_service(service) not in DATA_PLANE_TYPES:
             continue
         soft = _nofile_soft(service)
         if soft < NOFILE_MIN:
             have = f"a nofile soft limit of {soft}" if soft else "no nofile ulimit"
+            problem = f"gateway service {ref.name} has {have}"
             yield Finding(
                 "compose-nofile-ulimit",
                 Severity.WARNING,
                 ref,
-                f"{source}: gateway service {ref.name} has {have}; set ulimits: nofile: "
+                f"{source}: {problem}; set ulimits: nofile: "
                 f"{{soft: {NOFILE_MIN}, hard: {NOFILE_MIN}}}",
+                headline=problem,
             )
 
 
@@ -203,12 +188,14 @@ def compose_restart_policy(inventory: Inventory) -> Iterator[Finding]:
         condition = ((service.get("deploy") or {}).get("restart_policy") or {}).get("condition")
         if restart in _RESTARTS or condition == "any":
             continue
+        problem = f"service {ref.name} has restart: {restart}"
         yield Finding(
             "compose-restart-policy",
             Severity.WARNING,
             ref,
-            f"{source}: service {ref.name} has restart: {restart}, so it stays down after a "
-            "crash, an OOM kill or a reboot; set restart: unless-stopped",
+            f"{source}: {problem}, so it stays down after a crash, an OOM kill or a reboot; "
+            "set restart: unless-stopped",
+            headline=problem,
         )
 
 
@@ -232,7 +219,7 @@ def compose_build_not_pull(inventory: Inventory) -> Iterator[Finding]:
     runbook's pull deploys, and is fine."""
     for ref, source, service in _services(inventory):
         build = service.get("build")
-        if not build or smartflow_service_type(service) is None:
+        if not build or compose_service(service) is None:
             continue
         if service.get("pull_policy") == "build":
             continue
@@ -247,14 +234,20 @@ def compose_build_not_pull(inventory: Inventory) -> Iterator[Finding]:
                 "`docker compose pull` skips it and `up -d` keeps the image built last time "
                 f"from {context}, whatever the source is now"
             )
+        problem = (
+            f"service {ref.name} has build: and pull_policy: "
+            f"{service.get('pull_policy') or 'missing'}"
+        )
+        image = service.get("image")
+        effect = f"replaces the build with {image}" if image else "skips it"
         yield Finding(
             "compose-build-not-pull",
             Severity.WARNING,
             ref,
-            f"{source}: service {ref.name} has build: and pull_policy: "
-            f"{service.get('pull_policy') or 'missing'}: {what}; either reference a pushed, "
+            f"{source}: {problem}: {what}; either reference a pushed, "
             "versioned image: and remove build:, or set pull_policy: build; then verify the "
             "running build (/version)",
+            headline=f"{problem}: `docker compose pull` {effect}",
         )
 
 
@@ -264,7 +257,7 @@ def mgmt_api_published(inventory: Inventory) -> Iterator[Finding]:
     which serves it on its one port) published on every host interface instead of loopback.
     Caddy reaches the services over the Compose network; only Caddy should publish 80/443."""
     for ref, source, service in _services(inventory):
-        kind = smartflow_service_type(service)
+        kind = compose_service(service)
         if kind is None:
             continue
         for port in service.get("ports") or ():
@@ -274,13 +267,17 @@ def mgmt_api_published(inventory: Inventory) -> Iterator[Finding]:
             if not serves_mgmt or port.get("host_ip") in _LOOPBACK:
                 continue
             published = port.get("published") or "a random port"
+            problem = (
+                f"service {ref.name} ({kind}) publishes the management API "
+                f"(container port {port.get('target')}) on {published} on every host "
+                "interface"
+            )
             yield Finding(
                 "mgmt-api-exposed",
                 Severity.ERROR,
                 ref,
-                f"{source}: service {ref.name} ({kind}) publishes the management API "
-                f"(container port {port.get('target')}) on {published} on every host "
-                f'interface; publish it on 127.0.0.1 only ("127.0.0.1:{port.get("target")}:'
-                f'{port.get("target")}") or not at all, and reach it through Caddy with an '
-                "auth layer",
+                f"{source}: {problem}; publish it on 127.0.0.1 only "
+                f'("127.0.0.1:{port.get("target")}:{port.get("target")}") or not at all, and '
+                "reach it through Caddy with an auth layer",
+                headline=problem,
             )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from sfctl.doctor.checks.compose import mgmt_api_published
@@ -15,15 +14,13 @@ from sfctl.doctor.k8s import (
     as_dict,
     as_list,
     dig,
-    find,
     labels_of,
     pod_sources,
-    service_selects,
 )
 from sfctl.doctor.model import Finding, Inventory, ObjectRef, Severity, check
-from sfctl.doctor.smartflow import MGMT_PORT, PART_OF, gateway_service
+from sfctl.doctor.smartflow import MGMT_PORT, backend, ingress_backends, ingress_is_ours
 
-__all__ = ["STREAMING", "Target", "nginx_size", "resolve_backend"]
+__all__ = ["STREAMING", "nginx_size"]
 
 NGINX = "nginx.ingress.kubernetes.io/"
 MIN_TIMEOUT_S = 300
@@ -65,53 +62,6 @@ STREAMING: tuple[tuple[str, str, Any], ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where a backend lands: the pods a Service selects and the container port it reaches."""
-
-    service: dict[str, Any] | None
-    service_port: int | None
-    pods: tuple[tuple[PodSource, int | None], ...]
-
-
-def _service_port(service: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any] | None:
-    for port in map(as_dict, as_list(dig(service, "spec", "ports"))):
-        if ("number" in wanted and port.get("port") == wanted["number"]) or (
-            "name" in wanted and port.get("name") == wanted["name"]
-        ):
-            return port
-    return None
-
-
-def resolve_backend(
-    inv: Inventory, namespace: str, name: str, wanted: dict[str, Any], sources: list[PodSource]
-) -> Target:
-    """A Service and port (by number or name) to the pods and container port it reaches."""
-    service = find(inv, "Service", namespace, name)
-    if service is None:
-        return Target(None, wanted.get("number"), ())
-    port = _service_port(service, wanted) or {}
-    target = port.get("targetPort", port.get("port"))
-    pods = []
-    for source in (s for s in sources if s.namespace == namespace):
-        if service_selects(service, source):
-            number = target if isinstance(target, int) else source.ports().get(str(target))
-            pods.append((source, number))
-    return Target(service, port.get("port", wanted.get("number")), tuple(pods))
-
-
-def _reaches_management(target: Target, covers_mgmt_path: bool) -> bool:
-    if target.service_port == MGMT_PORT:
-        return True
-    for source, port in target.pods:
-        service = gateway_service(source)
-        if port == MGMT_PORT or service == "api-server":
-            return True
-        if service == "all" and covers_mgmt_path:
-            return True
-    return False
-
-
 def _covers(path: str, path_type: str) -> bool:
     """Whether requests for /api/enterprise/... can match this ingress path."""
     path = path.rstrip("/")
@@ -120,31 +70,6 @@ def _covers(path: str, path_type: str) -> bool:
     if path_type == "Prefix":  # element-wise
         return path == MGMT_PATH or MGMT_PATH.startswith(path + "/") or path.startswith(MGMT_PATH)
     return MGMT_PATH.startswith(path) or path.startswith(MGMT_PATH)  # ImplementationSpecific
-
-
-def _paths(ingress: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(path, pathType, service backend) of every route, the default backend as `/`."""
-    default = as_dict(dig(ingress, "spec", "defaultBackend", "service"))
-    if default:
-        yield "/", "Prefix", default
-    for rule in map(as_dict, as_list(dig(ingress, "spec", "rules"))):
-        for path in map(as_dict, as_list(dig(rule, "http", "paths"))):
-            backend = as_dict(dig(path, "backend", "service"))
-            if backend:
-                yield str(path.get("path") or "/"), str(path.get("pathType", "Prefix")), backend
-
-
-def _targets(inv: Inventory, ingress: dict[str, Any], sources: list[PodSource]) -> Iterator[
-    tuple[str, str, Target]
-]:  # fmt: skip
-    namespace = ObjectRef.of(ingress).namespace or "default"
-    for path, path_type, backend in _paths(ingress):
-        port = as_dict(backend.get("port"))
-        yield (
-            path,
-            path_type,
-            resolve_backend(inv, namespace, str(backend.get("name", "")), port, sources),
-        )
 
 
 def _ingress_class(inv: Inventory, ingress: dict[str, Any]) -> str | None:
@@ -191,22 +116,16 @@ def ingress_streaming_buffering(inv: Inventory) -> Iterator[Finding]:
     sources = pod_sources(inv)
     defaults = _controller_defaults(inv)
     for ingress in inv.of_kind("Ingress"):
-        serves = any(
-            gateway_service(source)
-            for _, _, target in _targets(inv, ingress, sources)
-            for source, _ in target.pods
-        )
-        if not (serves or labels_of(ingress).get(PART_OF) == "smartflow"):
-            continue
-        if not _is_nginx(inv, ingress):
-            continue  # other controllers spell these differently
+        if not _is_nginx(inv, ingress) or not ingress_is_ours(inv, ingress, sources):
+            continue  # not Smartflow's, or a controller that spells these differently
         notes = annotations_of(ingress)
-        wrong = []
+        short = []
         for key, required, ok in STREAMING:
             value = notes.get(NGINX + key, defaults.get(key))
             if value is None or not ok(str(value).strip()):
                 have = "not set" if value is None else f'"{value}"'
-                wrong.append(f"{NGINX}{key} is {have} (needs {required})")
+                short.append(f"{key} is {have} (needs {required})")
+        wrong = [NGINX + item for item in short]
         if wrong:
             yield Finding(
                 "ingress-streaming-buffering",
@@ -216,6 +135,7 @@ def ingress_streaming_buffering(inv: Inventory) -> Iterator[Finding]:
                 "short timeouts cut long completions, a small body size rejects large prompts "
                 "and files. Set these annotations on the ingress (the chart's "
                 "ingress.annotations).",
+                headline=f"ingress-nginx would buffer or cut streams: {'; '.join(short)}",
             )
 
 
@@ -238,19 +158,22 @@ def _exposed_ingresses(inv: Inventory, sources: list[PodSource]) -> Iterator[Fin
     for ingress in inv.of_kind("Ingress"):
         if _protected(ingress):
             continue
-        for path, path_type, target in _targets(inv, ingress, sources):
-            if _reaches_management(target, _covers(path, path_type)):
-                name = ObjectRef.of(target.service).name if target.service else "?"
+        for path, path_type, target in ingress_backends(inv, ingress, sources):
+            if target.serves_management(covers_mgmt_path=_covers(path, path_type)):
+                problem = (
+                    f"path {path} routes to {target}, which serves the management API "
+                    f"({MGMT_PATH}, port {MGMT_PORT})"
+                )
                 yield Finding(
                     "mgmt-api-exposed",
                     Severity.ERROR,
                     ObjectRef.of(ingress),
-                    f"path {path} routes to service {name} port {target.service_port}, which "
-                    f"serves the management API ({MGMT_PATH}, port {MGMT_PORT}): anyone who "
+                    f"{problem}: anyone who "
                     "reaches the ingress can try admin keys against it. Route only the proxy "
                     "(port 7775) publicly; reach the management API through kubectl "
                     "port-forward or a private ingress, or put an auth layer in front "
                     f"({NGINX}auth-url or {NGINX}whitelist-source-range).",
+                    headline=problem,
                 )
                 break
 
@@ -272,17 +195,20 @@ def mgmt_api_exposed(inv: Inventory) -> Iterator[Finding]:
             continue
         ref = ObjectRef.of(service)
         for port in map(as_dict, as_list(dig(service, "spec", "ports"))):
-            target = resolve_backend(
+            target = backend(
                 inv, ref.namespace or "default", ref.name, {"number": port.get("port")}, sources
             )
-            if _reaches_management(target, covers_mgmt_path=True):
+            if target.serves_management(covers_mgmt_path=True):
+                problem = (
+                    f"this {kind} Service publishes port {port.get('port')}, which reaches the "
+                    f"management API ({MGMT_PATH}, port {MGMT_PORT}) from outside the cluster"
+                )
                 yield Finding(
                     "mgmt-api-exposed",
                     Severity.ERROR,
                     ref,
-                    f"this {kind} Service publishes port {port.get('port')}, which reaches the "
-                    f"management API ({MGMT_PATH}, port {MGMT_PORT}) from outside the "
-                    "cluster. Make it a ClusterIP Service (reach it with kubectl "
+                    f"{problem}. Make it a ClusterIP Service (reach it with kubectl "
                     "port-forward), or restrict it with loadBalancerSourceRanges.",
+                    headline=problem,
                 )
                 break

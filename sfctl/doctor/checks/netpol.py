@@ -112,4 +112,5 @@ def datastore_network_policy_missing(inv: Inventory) -> Iterator[Finding]:
             f"{label} ({what}). Add a NetworkPolicy that selects these pods, with policyTypes "
             "[Ingress] and one ingress rule whose `from` is a podSelector on the Smartflow "
             "pods (app.kubernetes.io/part-of: smartflow) and whose port is the datastore's.",
+            headline=f"{label}: {what}",
         )

@@ -59,4 +59,5 @@ def node_min_vcpu(inv: Inventory) -> Iterator[Finding]:
             f"nodes with at least {MIN_VCPU} vCPU (DigitalOcean s-4vcpu-8gb or larger), and pin "
             "it there: label that pool role=smartflow and give the Smartflow pods a nodeSelector "
             "or required node affinity on role=smartflow.",
+            headline=f"node has {cpus:g} vCPU (fewer than {MIN_VCPU}) and {shown}",
         )

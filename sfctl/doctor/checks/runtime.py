@@ -94,6 +94,7 @@ def pod_not_ready(inventory: Inventory) -> Iterator[Finding]:
             ObjectRef.of(pod),
             f"pod is not ready: {reason}; fix it before upgrading "
             "(kubectl describe pod shows the events)",
+            headline=f"pod is not ready: {reason}",
         )
 
 
@@ -122,6 +123,7 @@ def pod_restarts(inventory: Inventory) -> Iterator[Finding]:
                     f"container {name} was OOMKilled ({restarts} restarts): its memory limit "
                     f"{_limit_text(pod, name)}is too low for its load; raise "
                     "resources.limits.memory (watch kubectl top pods)",
+                    headline=f"container {name} was OOMKilled ({restarts} restarts)",
                 )
             elif restarts >= RESTART_THRESHOLD:
                 last = next((t for t in terminated if t), {})
@@ -136,6 +138,7 @@ def pod_restarts(inventory: Inventory) -> Iterator[Finding]:
                     ObjectRef.of(pod),
                     f"container {name} restarted {restarts} times{why}; read its previous "
                     f"logs (kubectl logs --previous -c {name})",
+                    headline=f"container {name} restarted {restarts} times{why}",
                 )
 
 
@@ -172,13 +175,16 @@ def memory_pressure(inventory: Inventory) -> Iterator[Finding]:
             limit = _container_limit(pod, container.get("name"))
             if usage is None or not limit or usage < MEMORY_PRESSURE_RATIO * limit:
                 continue
+            problem = (
+                f"container {container.get('name')} uses {usage / _MI:.0f}Mi of its "
+                f"{limit / _MI:.0f}Mi memory limit ({usage / limit:.0%})"
+            )
             yield Finding(
                 "memory-pressure",
                 Severity.WARNING,
                 ref,
-                f"container {container.get('name')} uses {usage / _MI:.0f}Mi of its "
-                f"{limit / _MI:.0f}Mi memory limit ({usage / limit:.0%}); raise "
-                "resources.limits.memory before the next spike is an OOM kill",
+                f"{problem}; raise resources.limits.memory before the next spike is an OOM kill",
+                headline=problem,
             )
 
 
@@ -236,6 +242,7 @@ def gateway_version_skew(inventory: Inventory) -> Iterator[Finding]:
             f"({spread}); pin the image by "
             "version or digest and restart the stale pods (kubectl rollout restart), unless a "
             "rollout is still in progress",
+            headline=f"its pods run {len(digests)} different images in container {container}",
         )
     yield from _health_skew(inventory)
 
@@ -261,6 +268,7 @@ def _health_skew(inventory: Inventory) -> Iterator[Finding]:
                 ObjectRef("GatewayComponent", service),
                 f"gateways of service {service} run different builds ({spread}); deploy one "
                 "build to every replica",
+                headline=f"gateways of service {service} run {len(seen)} different builds",
             )
 
 
@@ -285,13 +293,17 @@ def redis_unreachable(inventory: Inventory) -> Iterator[Finding]:
     as last known, and rate limits and budgets counted per replica, so N replicas allow N
     times the limit."""
     for source, state in _component_down(inventory, "redis"):
+        problem = (
+            f"{source}: the gateway cannot reach Redis "
+            f"({state.get('error') or state.get('status')})"
+        )
         yield Finding(
             "redis-unreachable",
             Severity.ERROR,
             ObjectRef("GatewayComponent", "redis"),
-            f"{source}: the gateway cannot reach Redis ({state.get('error') or state.get('status')}"
-            "): no shared cache, and limits and budgets are counted per replica until it is "
-            "back; check KEYSTORE_REDIS_URL and the Redis server",
+            f"{problem}: no shared cache, and limits and budgets are counted per replica until "
+            "it is back; check KEYSTORE_REDIS_URL and the Redis server",
+            headline=problem,
         )
 
 
@@ -305,11 +317,15 @@ def database_unreachable(inventory: Inventory) -> Iterator[Finding]:
     """Audit records spill to the gateway's local disk until the database is back (then are
     replayed); keys not already cached cannot be looked up."""
     for source, state in _component_down(inventory, "database"):
+        problem = (
+            f"{source}: the gateway cannot reach its database "
+            f"({state.get('error') or state.get('status')})"
+        )
         yield Finding(
             "database-unreachable",
             Severity.ERROR,
             ObjectRef("GatewayComponent", "database"),
-            f"{source}: the gateway cannot reach its database "
-            f"({state.get('error') or state.get('status')}): audit records spill to local "
-            "disk and uncached keys cannot be checked; check DATABASE_URL and the database",
+            f"{problem}: audit records spill to local disk and uncached keys cannot be checked; "
+            "check DATABASE_URL and the database",
+            headline=problem,
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 from sfctl.doctor.k8s import PodSource, as_dict, as_list, find, iter_env, labels_of
 from sfctl.doctor.model import Finding, Inventory, ObjectRef, Severity, check
-from sfctl.doctor.smartflow import PART_OF, install
+from sfctl.doctor.smartflow import install, labelled
 
 __all__ = ["looks_secret", "secret_name", "secret_value"]
 
@@ -66,10 +66,10 @@ def _configmaps_used(source: PodSource) -> set[str]:
 
 
 def _configmaps(inv: Inventory, sources: list[PodSource]) -> list[dict[str, Any]]:
-    """ConfigMaps of the install: labelled part-of smartflow, or read by its pods."""
+    """ConfigMaps of the install: labelled Smartflow's, or read by its pods."""
     found: dict[tuple[str | None, str], dict[str, Any]] = {}
     for cm in inv.of_kind("ConfigMap"):
-        if labels_of(cm).get(PART_OF) == "smartflow":
+        if labelled(labels_of(cm)):
             ref = ObjectRef.of(cm)
             found[(ref.namespace, ref.name)] = cm
     for source in sources:
@@ -95,13 +95,16 @@ def _hits_in_text(key: str, text: str) -> list[str]:
     return hits
 
 
-def _message(where: str, names: list[str]) -> str:
-    shown = ", ".join(dict.fromkeys(names))
-    return (
-        f"{where} holds plaintext secrets ({shown}): anyone who can read it, and every backup "
-        "or GitOps repository it lands in, has them. Move them into a Secret and reference it "
-        "(env valueFrom.secretKeyRef or envFrom.secretRef), then rotate them: they have been "
-        "exposed."
+def _finding(ref: ObjectRef, where: str, names: list[str]) -> Finding:
+    problem = f"{where} holds plaintext secrets ({', '.join(dict.fromkeys(names))})"
+    return Finding(
+        "secret-in-env",
+        Severity.ERROR,
+        ref,
+        f"{problem}: anyone who can read it, and every backup or GitOps repository it lands "
+        "in, has them. Move them into a Secret and reference it (env valueFrom.secretKeyRef "
+        "or envFrom.secretRef), then rotate them: they have been exposed.",
+        headline=problem,
     )
 
 
@@ -118,10 +121,10 @@ def secret_in_env(inv: Inventory) -> Iterator[Finding]:
             names = [n for n, value in iter_env(container) if looks_secret(n, value)]
             if names:
                 where = f"the env of container {container.get('name', '?')}"
-                yield Finding("secret-in-env", Severity.ERROR, source.ref, _message(where, names))
+                yield _finding(source.ref, where, names)
     for cm in _configmaps(inv, sources):
         data: Mapping[str, Any] = as_dict(cm.get("data"))
         hits = [h for key, value in data.items() if isinstance(value, str)
                 for h in _hits_in_text(str(key), value)]  # fmt: skip
         if hits:
-            yield Finding("secret-in-env", Severity.ERROR, ObjectRef.of(cm), _message("it", hits))
+            yield _finding(ObjectRef.of(cm), "it", hits)

@@ -71,6 +71,7 @@ def webhook_timeout(inv: Inventory) -> Iterator[Finding]:
             f"{'; '.join(bad)}: DigitalOcean cluster upgrades require every admission webhook "
             f"timeout to be between 1 and {MAX_TIMEOUT_S} seconds, so this blocks node "
             f"upgrades. {fix}.",
+            headline="; ".join(bad),
         )
 
 
@@ -131,17 +132,21 @@ def webhook_blocks_node_replacement(inv: Inventory) -> Iterator[Finding]:
             continue  # like clusterlint: one finding per configuration
         service = as_dict(dig(hook, "clientConfig", "service"))
         ns = service.get("namespace", "?")
+        problem = (
+            f"webhook {hook.get('name', '?')} has failurePolicy Fail, is served by "
+            f"{ns}/{service.get('name', '?')} and applies to pods in kube-system and in {ns}"
+        )
         yield Finding(
             "webhook-blocks-node-replacement",
             Severity.ERROR,
             ObjectRef.of(config),
-            f"webhook {hook.get('name', '?')} has failurePolicy Fail, is served by "
-            f"{ns}/{service.get('name', '?')} and applies to pods in kube-system and in {ns}: "
+            f"{problem}: "
             "while nodes are replaced during an upgrade, its own pods and kube-system's cannot "
             "start until it answers, and it cannot answer until they start. Set failurePolicy: "
             "Ignore, or add a namespaceSelector that excludes kube-system and "
             f"{ns} (matchExpressions: key kubernetes.io/metadata.name, operator NotIn, "
             f"values [kube-system, {ns}]).",
+            headline=problem,
         )
 
 
@@ -187,4 +192,6 @@ def webhook_service_missing(inv: Inventory) -> Iterator[Finding]:
                     f"({missing}): {effect} (failurePolicy {policy}). Point clientConfig.service "
                     "at the right service, or delete the configuration if what installed it is "
                     "gone.",
+                    headline=f"webhook {hook.get('name', '?')} calls a service that cannot "
+                    f"answer ({missing})",
                 )

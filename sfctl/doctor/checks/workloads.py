@@ -50,6 +50,7 @@ def proxy_cpu_limit(inv: Inventory) -> Iterator[Finding]:
                 "retry) reaches the limit, which shows up as p99 latency spikes. Remove "
                 "resources.limits.cpu and keep only a CPU request for scheduling; the memory "
                 "limit stays.",
+                headline=f"container {_name(container)} ({service}) has a CPU limit of {limit}",
             )
 
 
@@ -72,6 +73,7 @@ def memory_limit_missing(inv: Inventory) -> Iterator[Finding]:
                 "stream that never ends, a huge prompt) can take the node's memory and get "
                 "other pods OOM-killed. Set resources.limits.memory (the guide: proxy 512Mi, "
                 "api-server 256Mi, compliance 512Mi, policy 256Mi) with a matching request.",
+                headline=f"container {_name(container)} has no memory limit",
             )
 
 
@@ -103,6 +105,8 @@ def probe_missing(inv: Inventory) -> Iterator[Finding]:
                 "are still starting or already draining; without liveness, a wedged process "
                 f"is never restarted. Add readinessProbe httpGet /ready port {port} and "
                 f"livenessProbe httpGet /health port {port}.",
+                headline=f"container {_name(container)} ({service}) has no "
+                f"{' and no '.join(missing)}",
             )
 
 
@@ -139,6 +143,7 @@ def image_latest_tag(inv: Inventory) -> Iterator[Finding]:
                 source.ref,
                 f"container {_name(container)} image {image} {what}.{why} Pin a version tag "
                 "or a digest (the chart's image.tag) and roll out upgrades on purpose.",
+                headline=f"container {_name(container)} image {image} {what}",
             )
 
 
@@ -174,4 +179,5 @@ def dns_ndots(inv: Inventory) -> Iterator[Finding]:
             "api-server -> compliance, Redis, the database) first walks the cluster search "
             f"path, several kube-dns lookups. Add dnsConfig.options [{{name: ndots, value: "
             f'"{MAX_NDOTS}"}}] to the pod spec.',
+            headline=f"{service} pods resolve with {have}",
         )

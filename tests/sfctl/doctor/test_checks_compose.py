@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from sfctl.doctor.checks import all_checks
-from sfctl.doctor.checks.compose import mgmt_api_published, smartflow_service_type
+from sfctl.doctor.checks.compose import mgmt_api_published
 from sfctl.doctor.collect_compose import collect_compose
 from sfctl.doctor.model import Finding, Inventory, ObjectRef, Severity
+from sfctl.doctor.smartflow import compose_service
 from sfctl.render import targets
 from sfctl.spec import parse_spec
 
@@ -193,7 +194,13 @@ def test_override_project_one_shot_and_long_forms() -> None:
 @pytest.mark.parametrize(
     ("service", "expected"),
     [
-        ({"environment": {"SERVICE_TYPE": "proxy"}, "image": "redis:7"}, "proxy"),
+        ({"environment": {"SERVICE_TYPE": "proxy"}, "expose": ["7775"], "image": "x:7"}, "proxy"),
+        # SERVICE_TYPE alone is too common a name to trust: the rule pods follow too
+        ({"environment": {"SERVICE_TYPE": "proxy"}, "image": "redis:7"}, None),
+        (
+            {"environment": {"SERVICE_TYPE": "api-server"}, "ports": ["127.0.0.1:80:7778"]},
+            "api-server",
+        ),
         (
             {"environment": {"SERVICE_TYPE": "chat"}, "image": "langsmartai/safechat-enterprise"},
             None,
@@ -207,7 +214,7 @@ def test_override_project_one_shot_and_long_forms() -> None:
     ],
 )
 def test_which_services_are_gateways(service: dict[str, Any], expected: str | None) -> None:
-    assert smartflow_service_type(service) == expected
+    assert compose_service(service) == expected
 
 
 def test_an_all_gateway_published_everywhere_exposes_management() -> None:

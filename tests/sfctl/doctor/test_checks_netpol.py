@@ -158,7 +158,10 @@ def test_datastores_outside_smartflow_are_not_judged() -> None:
     ):
         workload = get(inv, kind, name)
         workload["metadata"]["namespace"] = "analytics"
-        del workload["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/part-of"]
+        for labels in (workload["metadata"]["labels"], workload["spec"]["template"]["metadata"]
+                       ["labels"]):  # fmt: skip
+            for key in ("app.kubernetes.io/part-of", "helm.sh/chart"):  # another chart's
+                del labels[key]
     for pod in list(inv.of_kind("Pod")):
         if pod["metadata"]["name"].startswith(("smartflow-redis", "smartflow-timescaledb")):
             inv.objects["Pod"].remove(pod)

@@ -4,6 +4,8 @@ option wired to its collector, the output formats, suppression, and the exit cod
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -16,7 +18,7 @@ from sfctl.doctor.checks import all_checks
 from sfctl.doctor.suppress import ANNOTATION
 from sfctl.main import run
 
-from support.doctor_objects import FIXTURES, fixture_files
+from support.doctor_objects import FIXTURES, broken_cluster, fixture_files, write_dump
 from support.json_server import json_server
 from support.sfctl_cli import sfctl
 
@@ -72,7 +74,10 @@ def test_doks_cluster_exits_1_and_names_the_webhooks(doctor: Any) -> None:
 def test_table_output_of_the_doks_cluster(doctor: Any) -> None:
     result = doctor(*dumps("doks"))
     assert result.code == 1
-    assert "error (2)" in result.out and "webhook.timeoutSeconds: 29" in result.out
+    assert "error (2)" in result.out and "has timeoutSeconds 30" in result.out
+    assert "webhook.timeoutSeconds: 29" not in result.out  # the fix is behind --explain
+    explained = doctor(*dumps("doks"), "--explain")
+    assert explained.code == 1 and "webhook.timeoutSeconds: 29" in explained.out
 
 
 def test_sarif_output(doctor: Any) -> None:
@@ -295,3 +300,107 @@ def test_real_entry_point_exit_codes_and_streams() -> None:
     assert bad.stderr.strip().splitlines() == [
         "error: --from-file /nonexistent/dump.json: cannot read it (No such file or directory)"
     ]
+
+
+# --- the terminal report at 80 columns -------------------------------------------------------
+
+
+def doctor_at(columns: int, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """The installed `sfctl doctor` in a terminal `columns` wide (rich reads $COLUMNS)."""
+    env = {**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1"}
+    env.pop("ADMIN_API_KEY", None)
+    return subprocess.run(
+        [sys.executable, "-m", "sfctl", "doctor", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def blocks(out: str) -> list[list[str]]:
+    """The findings of a terminal report: a header line (two spaces, then the check id), then
+    the lines indented under it."""
+    found: list[list[str]] = []
+    for line in out.splitlines():
+        if line.startswith("  ") and not line.startswith("   "):
+            found.append([line])
+        elif line.startswith("    ") and found:
+            found[-1].append(line)
+    return found
+
+
+def ref(finding: Mapping[str, Any]) -> str:
+    obj = finding["object"]
+    return "/".join(p for p in (obj["kind"], obj["namespace"], obj["name"]) if p)
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
+    """A cluster dump with a dozen findings, and those findings as `-o json` reports them."""
+    dump = write_dump(broken_cluster(), tmp_path_factory.mktemp("dump") / "cluster.json")
+    findings = json.loads(doctor_at(80, "-f", dump, "-o", "json").stdout)["findings"]
+    assert len(findings) >= 10 and len({f["check"] for f in findings}) >= 8
+    return dump, findings
+
+
+def test_at_80_columns_each_finding_is_a_few_lines(
+    broken: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    """Before: a table whose third column wrapped each message into 20 to 30 lines."""
+    dump, findings = broken
+    done = doctor_at(80, "-f", dump)
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    found = blocks(done.stdout)
+    assert [(b[0].split()[0], b[0].split()[1]) for b in found] == [
+        (f["check"], ref(f)) for f in findings
+    ]
+    assert all(len(block) <= 4 for block in found), found
+    assert len(lines) <= 3 * len(findings) + 12
+    # grouped by severity, most severe first, then the summary and the hint
+    titles = [line for line in lines if line and not line.startswith(" ")]
+    assert titles[:3] == ["error (5)", "warning (6)", "info (1)"]
+    assert titles[3].startswith("5 errors, 6 warnings, 1 info, 0 suppressed")
+    assert "--explain" in titles[4]
+
+
+def test_a_wider_terminal_uses_its_width(broken: tuple[Path, list[dict[str, Any]]]) -> None:
+    dump, findings = broken
+    at_80 = doctor_at(80, "-f", dump).stdout.splitlines()
+    wide = doctor_at(160, "-f", dump).stdout
+    assert 80 < max(len(line) for line in wide.splitlines()) <= 160
+    assert all(len(block) <= 2 for block in blocks(wide))
+    assert len(blocks(wide)) == len(findings) and len(wide.splitlines()) < len(at_80)
+
+
+def test_explain_prints_every_message_whole_within_80_columns(
+    broken: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    dump, findings = broken
+    done = doctor_at(80, "-f", dump, "--explain")
+    assert done.returncode == 1
+    assert max(len(line) for line in done.stdout.splitlines()) <= 80
+    bodies = [" ".join(line.strip() for line in block[1:]) for block in blocks(done.stdout)]
+    assert bodies == [" ".join(f["message"].split()) for f in findings]
+    assert "--explain:" not in done.stdout
+
+
+def test_suppressed_findings_stay_listed_compactly(
+    broken: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    dump, _ = broken
+    config = tmp_path / "doctor.yaml"
+    reason = "DOKS 1.31 tolerates 30 s; fix before the 1.32 upgrade (OPS-1432, owner: platform)"
+    config.write_text(
+        yaml.safe_dump({"suppress": [{"check": "webhook-timeout", "reason": reason}]})
+    )
+    done = doctor_at(80, "-f", dump, "--config", config)
+    out = done.stdout
+    assert max(len(line) for line in out.splitlines()) <= 80
+    suppressed = blocks(out[out.index("suppressed (2)") :])
+    assert [block[0].split()[0] for block in suppressed] == ["webhook-timeout"] * 2
+    assert all(len(block) <= 3 for block in suppressed)
+    assert " ".join(line.strip() for line in suppressed[0][1:]) == f"suppressed: {reason}"

@@ -1,7 +1,8 @@
 """`python -m loadtest`: the RPS comparison, gateway against direct, at each level.
 
-Honours the seed's variables: SF_BASE (the gateway, --target) and SF_API_KEY (--key; also the
-direct arm's key unless --direct-key is given). Exit codes: 0 ok, 1 a threshold failed, 2 bad usage.
+Honours the seed's variables: SF_BASE (the gateway, --target) and SF_API_KEY (--key, the gateway's
+only). The direct arm's key is --direct-key or OPENAI_API_KEY, never the gateway's (loadtest.arms).
+Exit codes: 0 ok, 1 a threshold failed, 2 bad usage, 3 an arm failed (loadtest.outcome).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import NoReturn
 
 import orjson
 
+from loadtest.arms import DIRECT_KEY_ENV, RefusedKey, plan_arms
 from loadtest.html import render_html
+from loadtest.outcome import arm_outcomes, exit_code, failure_lines, not_run_lines, report_outcomes
 from loadtest.report import (
     ThresholdError,
     build_report,
@@ -27,7 +30,7 @@ from loadtest.report import (
     parse_threshold,
     to_csv,
 )
-from loadtest.runner import DESIGNS, Arm, BenchConfig, LevelRun, RunSettings, run_benchmark
+from loadtest.runner import DESIGNS, BenchConfig, LevelRun, RunSettings, run_benchmark
 from loadtest.stats import level_stats
 from loadtest.workload import WorkloadSpec
 
@@ -58,7 +61,12 @@ def _parser() -> _Parser:
     p.add_argument("--target", default=env.get("SF_BASE"), help="gateway base URL ($SF_BASE)")
     p.add_argument("--key", default=env.get("SF_API_KEY"), help="gateway key ($SF_API_KEY)")
     p.add_argument("--direct", default=DEFAULT_DIRECT, help="provider base URL (direct arm)")
-    p.add_argument("--direct-key", help="direct arm key (default: --key)")
+    p.add_argument(
+        "--direct-key",
+        default=env.get(DIRECT_KEY_ENV),
+        help=f"the provider's key for the direct arm (${DIRECT_KEY_ENV}); never --key: "
+        "without one the direct arm does not run",
+    )
     p.add_argument("--rps", type=_positive, nargs="+", default=[5.0, 10.0, 20.0, 40.0])
     p.add_argument("--duration", type=_positive, default=30.0, help="seconds per level and arm")
     p.add_argument("--mode", choices=("mixed", "miss"), default="mixed")
@@ -84,18 +92,26 @@ def _parser() -> _Parser:
     return p
 
 
-def _config(args: argparse.Namespace, parser: _Parser) -> BenchConfig:
+def _config(args: argparse.Namespace, parser: _Parser) -> tuple[BenchConfig, dict[str, str]]:
+    """The run and why arms did not run; bad usage (a virtual direct key too) exits 2."""
     if not args.target:
         parser.error("--target (or SF_BASE) is required")
     if not args.key:
         parser.error("--key (or SF_API_KEY) is required")
     if args.max_tokens < 1 or args.warmup < 0 or args.grace < 0:
         parser.error("--max-tokens must be >= 1, --warmup and --grace >= 0")
-    arms = [Arm("smartflow", args.target, args.key)]
-    if not args.smartflow_only:
-        arms.append(Arm("direct", args.direct, args.direct_key or args.key))
-    return BenchConfig(
-        arms=tuple(arms),
+    try:
+        plan = plan_arms(
+            target=args.target,
+            key=args.key,
+            direct=args.direct,
+            direct_key=args.direct_key,
+            smartflow_only=args.smartflow_only,
+        )
+    except RefusedKey as exc:
+        parser.error(str(exc))
+    config = BenchConfig(
+        arms=plan.arms,
         rps=tuple(args.rps),
         duration_s=args.duration,
         workload=WorkloadSpec(args.mode, args.model, args.max_tokens, args.stream),
@@ -104,6 +120,7 @@ def _config(args: argparse.Namespace, parser: _Parser) -> BenchConfig:
         seed=args.seed if args.seed is not None else secrets.randbelow(2**31),
         settings=RunSettings(args.timeout, args.grace, args.warmup),
     )
+    return config, plan.not_run
 
 
 def _run(config: BenchConfig) -> list[list[LevelRun]]:
@@ -122,14 +139,16 @@ def _run(config: BenchConfig) -> list[list[LevelRun]]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    config = _config(args, parser)
+    config, not_run = _config(args, parser)
     try:
         thresholds = [parse_threshold(t) for t in args.threshold]
     except ThresholdError as exc:
         parser.error(str(exc))
+    for line in not_run_lines(arm_outcomes([], not_run)):
+        print(line, file=sys.stderr)
     runs = _run(config)
     levels = [level_stats(level, seed=config.seed) for level in runs]
-    report = build_report(config, levels)
+    report = build_report(config, levels, not_run)
     failures = check_thresholds(report, thresholds)
     report["thresholds"] = {"checked": args.threshold, "failures": failures}
     print(f"seed {config.seed} · mode {config.workload.mode} · {config.duration_s:g}s per level")
@@ -140,9 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.csv.write_text(to_csv(report), encoding="utf-8")
     if args.html:
         args.html.write_text(render_html(report), encoding="utf-8")
-    for failure in failures:
-        print(f"threshold failed: {failure}", file=sys.stderr)
-    return 1 if failures else 0
+    outcomes = report_outcomes(report)
+    for line in [*failure_lines(outcomes), *(f"threshold failed: {f}" for f in failures)]:
+        print(line, file=sys.stderr)
+    return exit_code(outcomes, failures)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import Any
 
 from loadtest.html_plots import latency_charts, overhead_chart, timeline_charts
 from loadtest.html_svg import render_chart
+from loadtest.outcome import errors_text, failure_lines, level_failed, report_outcomes
 from loadtest.report import summary_rows
 
 __all__ = ["render_html"]
@@ -30,10 +31,12 @@ h3{font-size:15px;margin:18px 0 6px}.meta{color:#555;margin:0 0 12px}
 table{border-collapse:collapse;margin:6px 0 12px;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:right;white-space:nowrap}
 th{background:#f4f4f4}td.text,th.text{text-align:left;white-space:normal;min-width:8em}
-tr.invalid td{background:#fde8e8}tr.invalid td:first-child{color:#b00;font-weight:600}
+tr.invalid td,tr.failed td{background:#fde8e8}
+tr.invalid td:first-child,tr.failed td:first-child{color:#b00;font-weight:600}
 .banner{border:1px solid;border-radius:4px;padding:8px 12px;margin:10px 0}
 .banner.bad{background:#fde8e8;border-color:#d62728;color:#8a1010}
 .banner.good{background:#e9f6ea;border-color:#2ca02c;color:#1d5e1d}
+.banner.info{background:#eef4fb;border-color:#1f77b4;color:#173f5f}
 .banner ul{margin:4px 0 0 18px;padding:0}
 .plots{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:18px}
 figure.plot{margin:0;border:1px solid #e3e3e3;border-radius:4px;padding:8px}
@@ -111,13 +114,20 @@ def _table(head: Sequence[str], rows: Sequence[tuple[Sequence[str], str]], text_
     return "".join(out)
 
 
+def _row_class(arms: list[dict[str, Any]]) -> str:
+    """`failed` when an arm measured nothing, `invalid` when the generator fell behind."""
+    if any(level_failed(arm) for arm in arms):
+        return "failed"
+    return "invalid" if any(arm.get("invalid") for arm in arms) else ""
+
+
 def _summary(report: dict[str, Any]) -> str:
     head, rows, _notes = summary_rows(report)
     flags = [
-        any(arm.get("invalid") for arm in (level.get("arms") or {}).values())
+        _row_class([arm or {} for arm in (level.get("arms") or {}).values()])
         for level in report.get("levels") or []
     ]
-    marked = [(row, "invalid" if bad else "") for row, bad in zip(rows, flags, strict=True)]
+    marked = list(zip(rows, flags, strict=True))
     return f'<div id="summary">{_table(head, marked, 0)}</div>'
 
 
@@ -133,10 +143,16 @@ _DETAIL_HEAD = (
 )  # fmt: skip
 
 
+def _status(arm: dict[str, Any]) -> str:
+    if level_failed(arm):
+        return "FAILED: no request succeeded"
+    if arm.get("invalid"):
+        return f"INVALID: {arm.get('invalid_reason') or 'generator fell behind'}"
+    return "ok"
+
+
 def _detail_row(rps: str, name: str, arm: dict[str, Any]) -> tuple[list[str], str]:
-    bad = bool(arm.get("invalid"))
-    status = f"INVALID: {arm.get('invalid_reason') or 'generator fell behind'}" if bad else "ok"
-    errors = arm.get("errors") or {}
+    status = _status(arm)
     cells = [
         rps, name, status, str(arm.get("n_scheduled", "-")), str(arm.get("n_completed", "-")),
         _pct(arm.get("success_rate")), _ms(arm.get("scheduled_rps"), 1),
@@ -148,9 +164,9 @@ def _detail_row(rps: str, name: str, arm: dict[str, Any]) -> tuple[list[str], st
         _dist(arm, "hit_latency", "p50"), _dist(arm, "hit_latency", "p99"),
         _dist(arm, "miss_latency", "p50"), _dist(arm, "miss_latency", "p99"),
         _dist(arm, "ttft", "p50"), _dist(arm, "itl", "p50"), _ms(arm.get("server_overhead_ms")),
-        " ".join(f"{k}={v}" for k, v in sorted(errors.items())) or "-",
+        errors_text(arm.get("errors")),
     ]  # fmt: skip
-    return cells, "invalid" if bad else ""
+    return cells, _row_class([arm])
 
 
 def _details(report: dict[str, Any]) -> str:
@@ -191,9 +207,27 @@ def _key_values(title: str, anchor: str, data: Any) -> str:
     return f'<h3>{_esc(title)}</h3><div id="{anchor}">{_table(["Key", "Value"], rows, 2)}</div>'
 
 
+def _arm_banners(report: dict[str, Any]) -> list[str]:
+    """An arm that ran and failed, apart from one that did not run (with the reason)."""
+    outcomes = report_outcomes(report)
+    out = []
+    if failed := failure_lines(outcomes):
+        items = "".join(f"<li>{_esc(line)}</li>" for line in failed)
+        out.append(
+            '<div class="banner bad" id="failed-arms"><strong>Failed: these arms ran and not one '
+            f"request of a level succeeded, so that level has no latency figures.</strong><ul>"
+            f"{items}</ul></div>"
+        )
+    not_run = [(n, o.reason) for n, o in outcomes.items() if o.status == "not_run"]
+    if not_run:
+        items = "".join(f"<li>{_esc(n)} arm: {_esc(why)}</li>" for n, why in not_run)
+        out.append(f'<div class="banner info" id="not-run-arms">Did not run:<ul>{items}</ul></div>')
+    return out
+
+
 def _banners(report: dict[str, Any]) -> str:
     _head, _rows, notes = summary_rows(report)
-    out = []
+    out = _arm_banners(report)
     if notes:
         items = "".join(f"<li>{_esc(n)}</li>" for n in notes)
         out.append(

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from loadtest.arms import DIRECT
 from loadtest.html_svg import Chart, Point, Series
+from loadtest.outcome import report_outcomes
 
 __all__ = ["ARM_COLORS", "arm_color", "latency_charts", "overhead_chart", "timeline_charts"]
 
@@ -151,14 +153,28 @@ def overhead_chart(report: Report) -> Chart:
         Series("gateway - direct p95 (95% CI)", measured["p95"], color, _DASH["p95"], shift_px=5),
         Series("server-reported x-smartflow-overhead-ms (median)", server, "#2ca02c", "1 3"),
     ]
-    has_direct = any(lv.get("overhead") for lv in levels)
-    note = (
-        "Latency difference over the same unique prompts on both arms; error bars: bootstrap 95%."
-        if has_direct
-        else "No direct arm ran (--smartflow-only): only the gateway's own figure is shown."
-    )
     return Chart("overhead", "Gateway overhead", "target rate (requests/s)", "overhead (ms)",
-                 series, x_log=log, x_ticks=ticks, note=note, zero_line=True)  # fmt: skip
+                 series, x_log=log, x_ticks=ticks, note=_overhead_note(report),
+                 zero_line=True)  # fmt: skip
+
+
+def _overhead_note(report: Report) -> str:
+    """What the measured lines are, or why there are none: the direct arm did not run (and why),
+    or an arm ran and failed (an arm that measured nothing has no difference to show)."""
+    if any(lv.get("overhead") for lv in report.get("levels") or []):
+        return (
+            "Latency difference over the same unique prompts on both arms; "
+            "error bars: bootstrap 95%."
+        )
+    outcomes = report_outcomes(report)
+    direct = outcomes.get(DIRECT)
+    if direct is None or direct.status == "not_run":
+        why = f" ({direct.reason})" if direct is not None and direct.reason else ""
+        return f"No direct arm ran{why}: only the gateway's own figure is shown."
+    failed = [name for name, o in outcomes.items() if o.status == "failed"]
+    if failed:
+        return f"No overhead: the {' and '.join(failed)} arm failed (no request succeeded)."
+    return "No overhead: no level had successful unique-prompt requests on both arms."
 
 
 def _timeline_series(

@@ -12,11 +12,13 @@ import platform
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from typing import Any
 
+from loadtest.arms import GATEWAY
+from loadtest.outcome import arm_outcomes, errors_text, outcomes_json
 from loadtest.runner import BenchConfig
 from loadtest.stats import LevelStats
 
@@ -38,7 +40,7 @@ __all__ = [
 ]
 
 SCHEMA = "smartflow.loadtest/1"
-PRIMARY = "smartflow"  # the arm bare metric names (p99, success, ...) refer to
+PRIMARY = GATEWAY  # the arm bare metric names (p99, success, ...) refer to
 
 
 def _version(dist: str) -> str | None:
@@ -48,10 +50,14 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def build_report(config: BenchConfig, levels: Sequence[LevelStats]) -> dict[str, Any]:
-    """The JSON report (a plain dict; orjson/json dump it as is). API keys are left out."""
+def build_report(
+    config: BenchConfig, levels: Sequence[LevelStats], not_run: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The JSON report (a plain dict; orjson/json dump it as is). API keys are left out.
+    `arms` says what became of each arm, with why an arm in `not_run` did not run."""
     cfg = asdict(config)
     cfg["arms"] = [{"name": a.name, "base_url": a.base_url} for a in config.arms]
+    level_dicts = [level.to_dict() for level in levels]
     return {
         "schema": SCHEMA,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -67,7 +73,8 @@ def build_report(config: BenchConfig, levels: Sequence[LevelStats]) -> dict[str,
             "platform": platform.platform(),
             "machine": platform.machine(),
         },
-        "levels": [level.to_dict() for level in levels],
+        "arms": outcomes_json(arm_outcomes(level_dicts, not_run or {})),
+        "levels": level_dicts,
     }
 
 
@@ -143,53 +150,71 @@ def _primary(level: dict[str, Any]) -> dict[str, Any]:
     return arms.get(PRIMARY) or next(iter(arms.values()))
 
 
+def _has_errors(levels: Sequence[dict[str, Any]], name: str | None) -> bool:
+    """Whether any level of arm `name` (None: the primary arm) had a request fail."""
+    arms = [_primary(lv) if name is None else lv["arms"].get(name) or {} for lv in levels]
+    return any(errors_text(arm.get("errors")) != "-" for arm in arms)
+
+
+def _gateway_cells(sf: dict[str, Any], *, split: bool, errors: bool) -> list[str]:
+    lat, hit = sf["latency"] or {}, sf["hit_rate"]
+    cells = [format_ms(lat.get(p)) for p in ("p50", "p95", "p99")]
+    cells.append(f"{sf['success_rate'] * 100:.2f}%")
+    cells += [errors_text(sf.get("errors"))] if errors else []
+    cells += [f"{sf['achieved_rps']:.1f}", f"{sf['send_lag_p99_ms']:.2f}ms"]
+    cells.append("-" if hit is None else f"{hit * 100:.0f}%")
+    if split:
+        hits, misses = sf.get("hit_latency") or {}, sf.get("miss_latency") or {}
+        cells += [format_ms(d.get(p)) for d in (hits, misses) for p in ("p50", "p99")]
+    return cells
+
+
+def _direct_cells(level: dict[str, Any], sf_p50: float | None, *, errors: bool) -> list[str]:
+    direct = level["arms"].get("direct") or {}
+    dl = direct.get("latency") or {}
+    rate = direct.get("success_rate")
+    cells = [format_ms(dl.get(p)) for p in ("p50", "p95", "p99")]
+    cells.append("-" if rate is None else f"{rate * 100:.2f}%")
+    cells += [errors_text(direct.get("errors"))] if errors else []
+    cells.append(f"{sf_p50 / dl['p50']:.2f}x" if sf_p50 and dl.get("p50") else "-")
+    over = level.get("overhead")
+    if over is None:
+        return [*cells, "-", "-"]
+    lo, hi = over["p50_ci"]
+    return [
+        *cells,
+        f"{over['p50_ms']:+.1f}ms [{lo:+.1f}, {hi:+.1f}]",
+        format_ms(over["server_median_ms"]),
+    ]
+
+
 def summary_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]], list[str]]:
-    """The seed-style table (columns, rows) and one note per invalid level and arm."""
+    """The seed-style table (columns, rows) and one note per invalid level and arm. An arm's
+    success rate and errors are columns of their own, so a failed arm shows how it failed."""
     levels = report["levels"]
     two = any("direct" in lv["arms"] for lv in levels)
     # a median of a two-peaked mix means nothing: when responses say hit or miss, show both
     split = any(
         _primary(lv).get("hit_latency") or _primary(lv).get("miss_latency") for lv in levels
     )
-    head = ["RPS", "SF p50", "SF p95", "SF p99", "Success", "Ach. rps", "Lag p99", "Hits"]
+    sf_errors, direct_errors = _has_errors(levels, None), _has_errors(levels, "direct")
+    head = ["RPS", "SF p50", "SF p95", "SF p99", "Success"]
+    head += ["Errors"] if sf_errors else []
+    head += ["Ach. rps", "Lag p99", "Hits"]
     if split:
         head += ["Hit p50", "Hit p99", "Miss p50", "Miss p99"]
     if two:
-        head += ["OAI p50", "OAI p95", "OAI p99", "SF/OAI", "Overhead p50 [95% CI]", "Srv"]
+        head += ["OAI p50", "OAI p95", "OAI p99", "OAI success"]
+        head += ["OAI errors"] if direct_errors else []
+        head += ["SF/OAI", "Overhead p50 [95% CI]", "Srv"]
     rows: list[list[str]] = []
     notes: list[str] = []
     for lv in levels:
         sf = _primary(lv)
-        lat = sf["latency"] or {}
-        hit = sf["hit_rate"]
-        row = [
-            f"{lv['target_rps']:g}{' !' if sf['invalid'] else ''}",
-            format_ms(lat.get("p50")),
-            format_ms(lat.get("p95")),
-            format_ms(lat.get("p99")),
-            f"{sf['success_rate'] * 100:.2f}%",
-            f"{sf['achieved_rps']:.1f}",
-            f"{sf['send_lag_p99_ms']:.2f}ms",
-            "-" if hit is None else f"{hit * 100:.0f}%",
-        ]
-        if split:
-            hits, misses = sf.get("hit_latency") or {}, sf.get("miss_latency") or {}
-            row += [format_ms(d.get(p)) for d in (hits, misses) for p in ("p50", "p99")]
+        row = [f"{lv['target_rps']:g}{' !' if sf['invalid'] else ''}"]
+        row += _gateway_cells(sf, split=split, errors=sf_errors)
         if two:
-            dl = (lv["arms"].get("direct") or {}).get("latency") or {}
-            ratio = f"{lat['p50'] / dl['p50']:.2f}x" if lat.get("p50") and dl.get("p50") else "-"
-            over = lv.get("overhead")
-            lo, hi = over["p50_ci"] if over else (0.0, 0.0)
-            over_txt = f"{over['p50_ms']:+.1f}ms [{lo:+.1f}, {hi:+.1f}]" if over else "-"
-            srv = format_ms(over["server_median_ms"]) if over else "-"
-            row += [
-                format_ms(dl.get("p50")),
-                format_ms(dl.get("p95")),
-                format_ms(dl.get("p99")),
-                ratio,
-                over_txt,
-                srv,
-            ]
+            row += _direct_cells(lv, (sf["latency"] or {}).get("p50"), errors=direct_errors)
         rows.append(row)
         for name, arm in lv["arms"].items():
             if arm["invalid"]:

@@ -105,6 +105,8 @@ class _Sender:
             sample.error = "timeout"
         except aiohttp.ClientPayloadError:
             sample.error = "incomplete_stream" if sample.status is not None else "connection_reset"
+        except aiohttp.ClientConnectorError:
+            sample.error = "connect_error"
         except (aiohttp.ClientError, OSError):
             sample.error = "connection_reset"
 

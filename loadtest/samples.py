@@ -11,7 +11,9 @@ from typing import Literal
 
 __all__ = ["Arm", "Block", "ErrorClass", "LevelRun", "Progress", "RunSettings", "Sample"]
 
-ErrorClass = Literal["2xx", "4xx", "5xx", "429", "timeout", "connection_reset", "incomplete_stream"]
+ErrorClass = Literal[
+    "2xx", "4xx", "5xx", "429", "timeout", "connect_error", "connection_reset", "incomplete_stream"
+]  # connect_error: no connection at all (refused, no route, DNS, TLS): a wrong URL, no network
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,7 @@ class Arm:
 
     name: str
     base_url: str
-    api_key: str
+    api_key: str = field(repr=False)  # a secret: never in a repr, a log or a report
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,17 @@ import orjson
 import typer
 from typer.core import TyperGroup
 
+from loadtest.arms import DIRECT_KEY_ENV, RefusedKey, plan_arms
 from loadtest.html import render_html
+from loadtest.outcome import (
+    arm_outcomes,
+    exit_code,
+    failure_lines,
+    not_run_lines,
+    outcomes_json,
+    report_outcomes,
+)
 from loadtest.report import (
-    PRIMARY,
     SCHEMA,
     ThresholdError,
     build_report,
@@ -35,7 +43,6 @@ from loadtest.report import (
 )
 from loadtest.runner import (
     DESIGNS,
-    Arm,
     BenchConfig,
     LevelRun,
     Progress,
@@ -128,8 +135,9 @@ def _config(
     arrival: str,
     seed: int | None,
     settings: RunSettings,
-) -> BenchConfig:
-    """Validated here rather than by click, so that bad usage is one line (exit 2)."""
+) -> tuple[BenchConfig, dict[str, str]]:
+    """The run and why arms did not run. Validated here rather than by click, so that bad usage
+    is one line (exit 2); a virtual key for the direct arm is bad usage."""
     _check(bool(target), "--target (or $SF_BASE) is required: the gateway's base URL")
     _check(bool(key), "--key (or $SF_API_KEY) is required")
     _check(mode in MODES, f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -147,11 +155,18 @@ def _config(
     _check(math.isfinite(settings.grace_s) and settings.grace_s >= 0, "--grace must be >= 0")
     _check(settings.warmup >= 0, "--warmup must be >= 0")
     assert target is not None and key is not None
-    arms = [Arm(PRIMARY, target, key)]
-    if not smartflow_only:
-        arms.append(Arm("direct", direct, direct_key or key))
-    return BenchConfig(
-        arms=tuple(arms),
+    try:
+        plan = plan_arms(
+            target=target,
+            key=key,
+            direct=direct,
+            direct_key=direct_key,
+            smartflow_only=smartflow_only,
+        )
+    except RefusedKey as exc:
+        raise UsageError(str(exc)) from None
+    config = BenchConfig(
+        arms=plan.arms,
         rps=tuple(rps),
         duration_s=duration,
         workload=WorkloadSpec(mode, model, max_tokens, stream),  # type: ignore[arg-type]
@@ -160,6 +175,7 @@ def _config(
         seed=seed if seed is not None else secrets.randbelow(2**31),
         settings=settings,
     )
+    return config, plan.not_run
 
 
 def _execute(config: BenchConfig, on_progress: Callable[[Progress], None]) -> list[list[LevelRun]]:
@@ -204,7 +220,14 @@ def run(
         None, "--key", envvar="SF_API_KEY", help="Gateway key ($SF_API_KEY)."
     ),
     direct: str = typer.Option(DEFAULT_DIRECT, "--direct", help="Provider base URL (direct arm)."),
-    direct_key: str | None = typer.Option(None, "--direct-key", help="Direct key (default --key)."),
+    direct_key: str | None = typer.Option(
+        None,
+        "--direct-key",
+        envvar=DIRECT_KEY_ENV,
+        show_envvar=False,
+        help=f"The provider's key for the direct arm (${DIRECT_KEY_ENV}); never --key. "
+        "Without one the direct arm does not run.",
+    ),
     rps: list[float] | None = typer.Option(
         None,
         "--rps",
@@ -245,9 +268,10 @@ def run(
 ) -> None:
     """Run every RPS level open-loop on the gateway and directly (A-B-B-A); print the summary.
 
-    Also: `sfctl bench compare A.json B.json`. Exit codes: 0 ok, 1 a threshold failed, 2 bad usage.
+    Also: `sfctl bench compare A.json B.json`. Exit codes: 0 ok, 1 a threshold failed, 2 bad
+    usage (a virtual key as the direct key too), 3 an arm ran and no request of a level succeeded.
     """
-    config = _config(
+    config, not_run = _config(
         target=target,
         key=key,
         direct=direct,
@@ -269,15 +293,17 @@ def run(
         thresholds = [parse_threshold(t) for t in texts]
     except ThresholdError as exc:
         raise UsageError(str(exc)) from None
+    for line in not_run_lines(arm_outcomes([], not_run)):
+        ui.warn(line)
     with ui.live_tasks() as live:
         runs = _execute(config, _show_progress(live))
     levels = [level_stats(level, seed=config.seed) for level in runs]
-    report = build_report(config, levels)
+    report = build_report(config, levels, not_run)
     failures = check_thresholds(report, thresholds)
     report["thresholds"] = {"checked": texts, "failures": failures}
     head, rows, notes = summary_rows(report)
     title = f"seed {config.seed} · mode {config.workload.mode} · {config.duration_s:g}s per level"
-    ui.table(title, head, rows, literal=True, wide=True)
+    ui.split_table(title, head, rows)
     for note in notes:
         ui.warn(note)
     if output is not None:
@@ -286,10 +312,14 @@ def run(
         _write(csv, to_csv(report).encode())
     if html is not None:
         _write(html, render_html(report).encode())
+    outcomes = report_outcomes(report)
+    for line in failure_lines(outcomes):
+        ui.error(line)
     for failure in failures:
         ui.error(f"threshold failed: {failure}")
-    if failures:
-        raise typer.Exit(1)
+    code = exit_code(outcomes, failures)
+    if code:
+        raise typer.Exit(code)
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -354,15 +384,17 @@ def report_again(
     data = _load(source)
     try:
         head, rows, notes = summary_rows(data)
+        outcomes = report_outcomes(data)
         page = render_html(data) if html is not None else ""
         table = to_csv(data) if csv is not None else ""
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise UsageError(f"malformed report: {type(exc).__name__}: {exc}") from None
     if output == "json":
-        ui.emit_json({"seed": data.get("seed"), "columns": head, "rows": rows, "invalid": notes})
+        table_data = {"seed": data.get("seed"), "columns": head, "rows": rows, "invalid": notes}
+        ui.emit_json({**table_data, "arms": outcomes_json(outcomes)})
     else:
-        ui.table(f"{source.name} · seed {data.get('seed')}", head, rows, literal=True, wide=True)
-        for note in notes:
+        ui.split_table(f"{source.name} · seed {data.get('seed')}", head, rows)
+        for note in [*notes, *not_run_lines(outcomes), *failure_lines(outcomes)]:
             ui.warn(note)
     if html is not None:
         _write(html, page.encode())

@@ -32,13 +32,9 @@ from loadtest.timeline import MAX_BUCKETS, bucket_width
 from loadtest.workload import WorkloadSpec
 from mockllm.server import MockBehaviour, start_server
 
+from support.chromium import chromium, open_page
 from support.gateway import ADMIN_KEY, running_gateway, upstream_config
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 HOSTILE = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
 
 
@@ -166,6 +162,7 @@ def _hostile(report: dict[str, Any]) -> dict[str, Any]:
     level["arms"]["smartflow"]["invalid"] = True
     level["arms"]["smartflow"]["invalid_reason"] = f"p99 send lag 9.0 ms > 5 ms {HOSTILE}"
     level["arms"]["smartflow"]["errors"][HOSTILE] = 1
+    bad["arms"][HOSTILE] = {"status": "not_run", "reason": HOSTILE}
     return bad
 
 
@@ -280,6 +277,7 @@ def test_hostile_strings_are_escaped(gateway_report: dict[str, Any]) -> None:
     assert tags.handlers == []
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;/title&gt;&lt;/svg&gt;" in page
+    assert page.count('id="not-run-arms"') == 1  # an arm name and reason from the file, escaped
 
 
 def test_an_old_report_without_timelines_still_renders(gateway_report: dict[str, Any]) -> None:
@@ -288,6 +286,7 @@ def test_an_old_report_without_timelines_still_renders(gateway_report: dict[str,
         for arm in level["arms"].values():
             del arm["timeline"]
         level["arms"]["direct"]["latency"] = None
+    del old["arms"]  # written before reports said what became of each arm
     page = render_html(old)
     assert "holds no timelines" in page
     assert _parse(page).plots == ["latency-rps", "overhead"]
@@ -311,36 +310,8 @@ _DOM_PROBE = """() => Array.from(document.querySelectorAll("figure.plot")).map(f
 def browser(gateway_report: dict[str, Any], mixed_report: dict[str, Any]) -> Iterator[Any]:
     """Chromium through Playwright's sync API. The reports come first: while the browser runs,
     its event loop is the thread's running loop, and asyncio.run would refuse to start."""
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def _open(browser: Any, path: Path, *, javascript: bool = True) -> tuple[Any, dict[str, list[str]]]:
-    context = browser.new_context(java_script_enabled=javascript)
-    page = context.new_page()
-    seen: dict[str, list[str]] = {"console": [], "errors": [], "requests": [], "dialogs": []}
-    page.on("console", lambda m: seen["console"].append(f"{m.type}: {m.text}"))
-    page.on("pageerror", lambda e: seen["errors"].append(str(e)))
-    page.on("request", lambda r: seen["requests"].append(r.url))
-
-    def dialog(d: Any) -> None:  # an alert() would mean a string reached the page unescaped
-        seen["dialogs"].append(d.message)
-        d.dismiss()
-
-    page.on("dialog", dialog)
-    page.goto(path.as_uri(), wait_until="load")
-    page.wait_for_timeout(200)  # let late console messages (CSP reports) arrive
-    return page, seen
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.mark.parametrize("which", ["gateway", "mixed", "hostile"])
@@ -355,7 +326,7 @@ def test_chromium_shows_the_plots_without_errors(
     report = report if report is not None else _hostile(gateway_report)
     path = tmp_path / "report.html"
     path.write_text(render_html(report), encoding="utf-8")
-    page, seen = _open(browser, path)
+    page, seen = open_page(browser, path)
     figures = page.evaluate(_DOM_PROBE)
     errors = [m for m in seen["console"] if m.startswith(("error", "warning"))]
     assert errors == [] and seen["errors"] == [] and seen["dialogs"] == []
@@ -392,7 +363,7 @@ def test_chromium_shows_the_plots_without_javascript(
 ) -> None:
     path = tmp_path / "report.html"
     path.write_text(render_html(gateway_report), encoding="utf-8")
-    page, seen = _open(browser, path, javascript=False)
+    page, seen = open_page(browser, path, javascript=False)
     markers = page.locator("svg.chart circle.pt").count()
     lines = page.locator("svg.chart polyline").count()
     n_levels = len(gateway_report["levels"])

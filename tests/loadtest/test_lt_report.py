@@ -91,7 +91,7 @@ async def _cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
 
 async def test_cli_exit_codes_against_the_mock(tmp_path: Path) -> None:
     async with await start_server(MockBehaviour()) as mock:
-        env = {"SF_BASE": mock.url, "SF_API_KEY": "sk-test"}
+        env = {"SF_BASE": mock.url, "SF_API_KEY": "sk-test", "OPENAI_API_KEY": "sk-test"}
         common = ["--direct", mock.url, "--rps", "20", "--duration", "0.5", "--warmup", "2"]
         out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
         rc, out, err = await _cli(

@@ -5,9 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,20 +14,12 @@ import pytest
 
 from sfctl.commands.bench import expand_multi
 
+from support.bench_cli import run_module
 from support.procs import mock_upstream_process
 
 
-def sfctl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("SF_BASE", "SF_API_KEY")}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "sfctl", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+def sfctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_module("sfctl", *args)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +82,10 @@ def test_failing_threshold_exits_1(mock_url: str, tmp_path: Path) -> None:
 def test_two_arms_report_overhead(mock_url: str, tmp_path: Path, design: str | None) -> None:
     json_path = tmp_path / "r.json"
     extra = ["--design", design] if design else []
-    proc = bench(mock_url, "--direct", mock_url, "--rps", "20", "-o", str(json_path), *extra)
+    proc = bench(
+        mock_url, "--direct", mock_url, "--direct-key", "sk-test", "--rps", "20",
+        "-o", str(json_path), *extra,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     report = json.loads(json_path.read_text())
     assert report["config"]["design"] == (design or "abba")  # abba unless told

@@ -5,30 +5,15 @@ tests/loadtest/test_lt_html.py, in Chromium too)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from support.bench_cli import run_module
 from support.procs import mock_upstream_process
 
 RUN = ("--key", "sk-test", "--duration", "1", "--warmup", "2", "--grace", "2", "--seed", "3")
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("SF_BASE", "SF_API_KEY")}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        env=env,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +27,9 @@ def saved(upstream: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
     """`sfctl bench -o r.json --html r.html`, two arms, two levels."""
     out = tmp_path_factory.mktemp("bench-html")
     json_path, html_path = out / "r.json", out / "r.html"
-    proc = _cli(
-        "sfctl", "bench", "--target", upstream, "--direct", upstream, *RUN,
-        "--rps", "20", "40", "-o", str(json_path), "--html", str(html_path),
+    proc = run_module(
+        "sfctl", "bench", "--target", upstream, "--direct", upstream, "--direct-key", "sk-test",
+        *RUN, "--rps", "20", "40", "-o", str(json_path), "--html", str(html_path),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     return json_path, html_path
@@ -65,14 +50,14 @@ def test_report_renders_the_same_page_from_the_saved_json(
 ) -> None:
     json_path, html_path = saved
     again = tmp_path / "again.html"
-    proc = _cli("sfctl", "bench", "report", str(json_path), "--html", str(again))
+    proc = run_module("sfctl", "bench", "report", str(json_path), "--html", str(again))
     assert proc.returncode == 0, proc.stderr
     assert "SF p50" in proc.stdout  # the summary table
     assert again.read_text(encoding="utf-8") == html_path.read_text(encoding="utf-8")
 
 
 def test_report_prints_json(saved: tuple[Path, Path]) -> None:
-    proc = _cli("sfctl", "bench", "report", str(saved[0]), "-o", "json")
+    proc = run_module("sfctl", "bench", "report", str(saved[0]), "-o", "json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["seed"] == 3 and data["columns"][0] == "RPS" and len(data["rows"]) == 2
@@ -81,7 +66,7 @@ def test_report_prints_json(saved: tuple[Path, Path]) -> None:
 def test_report_of_a_file_that_is_no_report_exits_2(tmp_path: Path) -> None:
     other = tmp_path / "other.json"
     other.write_text('{"levels": []}')
-    proc = _cli("sfctl", "bench", "report", str(other), "--html", str(tmp_path / "x.html"))
+    proc = run_module("sfctl", "bench", "report", str(other), "--html", str(tmp_path / "x.html"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "not a `sfctl bench` report" in proc.stderr
     assert not (tmp_path / "x.html").exists()
@@ -89,7 +74,7 @@ def test_report_of_a_file_that_is_no_report_exits_2(tmp_path: Path) -> None:
 
 def test_python_m_loadtest_writes_html(upstream: str, tmp_path: Path) -> None:
     html_path = tmp_path / "r.html"
-    proc = _cli(
+    proc = run_module(
         "loadtest", "--target", upstream, "--smartflow-only", *RUN, "--rps", "20",
         "--html", str(html_path),
     )  # fmt: skip

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 
 from gateway import __version__
-from gateway.observability.logging import configure_logging
+from gateway.observability.logging import configure_from
 from gateway.settings import SERVICE_TYPES, Settings, SettingsError, load_settings
 
 
@@ -79,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"smartflow-gateway {__version__} ({settings.build.git_commit})")
         return 0
-    configure_logging(settings.log_level)
+    try:
+        configure_from(settings)  # with SMARTFLOW_LOG_FILE, stdout and stderr go there from now
+    except OSError as exc:
+        print(f"smartflow-gateway: SMARTFLOW_LOG_FILE: {exc}", file=sys.stderr)
+        return 2
     if settings.workers > 1:
         settings = _with_shared_metrics(settings)
     from gateway import server  # imports prometheus_client: after the multiprocess switch above

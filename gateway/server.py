@@ -17,7 +17,7 @@ from multiprocessing.process import BaseProcess
 from aiohttp import web
 
 from gateway.app import build_app
-from gateway.observability.logging import configure_logging
+from gateway.observability.logging import configure_from, follow_rotation
 from gateway.pipeline.state import STATE
 from gateway.settings import Settings
 
@@ -66,7 +66,7 @@ async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
 
 def run_single(settings: Settings, *, reuse_port: bool = False) -> None:
     _install_uvloop()
-    stop_logging = configure_logging(settings.log_level, background=True)
+    stop_logging = configure_from(settings, background=True)
     try:
         asyncio.run(serve(settings, reuse_port=reuse_port))
     finally:
@@ -103,6 +103,7 @@ def run_workers(settings: Settings) -> int:
     restarts: list[float] = []
     while not stopping:
         time.sleep(0.2)
+        follow_rotation()  # the supervisor seldom logs: keep its stdout/stderr on the current file
         for index, process in enumerate(workers):
             if process.is_alive() or stopping:
                 continue

@@ -47,6 +47,15 @@ class BuildInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class LogFileSettings:
+    """SMARTFLOW_LOG_FILE: logs go to this file instead of stdout, rotated by size."""
+
+    path: Path
+    max_bytes: int = 20_000_000
+    backups: int = 5
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     service_type: ServiceType
     host: str
@@ -66,6 +75,7 @@ class Settings:
     shutdown_timeout_s: float = 30.0
     log_level: str = "INFO"
     access_log: bool = True
+    log_file: LogFileSettings | None = None  # None: JSON lines on stdout
     # Set by the --workers supervisor: workers' metrics are shared through files here.
     metrics_multiprocess_dir: Path | None = None
     otel_endpoint: str | None = None
@@ -137,6 +147,26 @@ def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
                 "pip install 'smartflow[azure]'"
             )
     return config
+
+
+def _log_file(env: Mapping[str, str]) -> LogFileSettings | None:
+    rotation = [
+        name for name in ("SMARTFLOW_LOG_MAX_BYTES", "SMARTFLOW_LOG_BACKUPS") if env.get(name)
+    ]
+    path = env.get("SMARTFLOW_LOG_FILE")
+    if not path:
+        if rotation:
+            raise SettingsError(
+                f"{rotation[0]} is set without SMARTFLOW_LOG_FILE: logs go to stdout, which the "
+                "gateway does not rotate; set SMARTFLOW_LOG_FILE to a file path"
+            )
+        return None
+    default = LogFileSettings(Path(path))
+    return LogFileSettings(
+        Path(path),
+        max_bytes=int(_number(env, "SMARTFLOW_LOG_MAX_BYTES", default.max_bytes, minimum=1024)),
+        backups=int(_number(env, "SMARTFLOW_LOG_BACKUPS", default.backups, minimum=1)),
+    )
 
 
 def _default_data_dir(env: Mapping[str, str]) -> Path:
@@ -235,6 +265,7 @@ def load_settings(
         shutdown_timeout_s=_number(env, "SMARTFLOW_SHUTDOWN_TIMEOUT_SECS", 30.0),
         log_level=env.get("SMARTFLOW_LOG_LEVEL", "INFO").upper(),
         access_log=_bool(env, "SMARTFLOW_ACCESS_LOG", True),
+        log_file=_log_file(env),
         otel_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
         features=_features(config, env, mcp),
     )

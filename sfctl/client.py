@@ -1,7 +1,8 @@
 """The management API over HTTP: one method per route, errors as one-line `SfctlError`s.
 
-Which gateway to talk to comes from flags, else the environment, else a gateway `sfctl up`
-started on this machine (its pid file names the address, its data directory holds the key).
+Which gateway to talk to comes from flags, else the environment, else a gateway `sfctl up` runs
+on this machine, in the foreground or detached (its record in the data directory names the
+address). The admin key follows the rule `sfctl up` follows (admin_key.py).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from urllib.parse import quote
 
 import httpx
 
-from sfctl import local
+from sfctl import local_record
+from sfctl.admin_key import AdminKey, find_admin_key
 from sfctl.errors import SfctlError, UsageError
+from sfctl.local_record import LocalGateway
 from sfctl.spec import CliEnvironment
 
 KEYS = "/api/enterprise/vkeys"
@@ -34,15 +37,21 @@ def resolve_target(
     """--url/--admin-key, else SMARTFLOW_ADMIN_URL/ADMIN_API_KEY, else the local `sfctl up`."""
     directory = data_dir.expanduser() if data_dir is not None else environment.data_dir
     url = url or environment.admin_url
+    gateway = None
     if url is None:
-        gateway = local.running(directory)
+        gateway = local_record.read(directory)
         if gateway is None:
             raise UsageError(
-                "no management API to talk to: pass --url, set SMARTFLOW_ADMIN_URL, "
-                "or start a local gateway with `sfctl up --detach`"
+                f"no management API to talk to: no `sfctl up` is running with data directory "
+                f"{directory}; start one (`sfctl up`, or `sfctl up --detach`), pass --url or "
+                "set SMARTFLOW_ADMIN_URL"
             )
         url = gateway.url
-    admin_key = admin_key or environment.admin_api_key or _local_admin_key(directory)
+    if not admin_key:
+        found = find_admin_key(environment.admin_api_key, directory)
+        if gateway is not None:
+            _same_key_as(gateway, found, directory)
+        admin_key = found.value if found else None
     if not admin_key:
         raise UsageError("no admin key: pass --admin-key or set ADMIN_API_KEY")
     if not url.startswith(("http://", "https://")):
@@ -50,11 +59,22 @@ def resolve_target(
     return AdminTarget(url.rstrip("/"), admin_key)
 
 
-def _local_admin_key(data_dir: Path) -> str | None:
-    try:
-        return (data_dir / local.ADMIN_KEY_FILE).read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
+def _same_key_as(gateway: LocalGateway, found: AdminKey | None, data_dir: Path) -> None:
+    """A key that cannot be the local gateway's is a one-line error naming the fix, not a 401:
+    `sfctl up` and this shell disagree on whether ADMIN_API_KEY is exported."""
+    if gateway.key_from_env and (found is None or found.file is not None):
+        raise UsageError(
+            f"the gateway at {gateway.url} uses the ADMIN_API_KEY exported where `sfctl up` "
+            "ran: export the same ADMIN_API_KEY here, or pass --admin-key"
+        )
+    if not gateway.key_from_env and found is not None and found.file is None:
+        own = find_admin_key(None, data_dir)
+        if own is not None and own.value != found.value:
+            raise UsageError(
+                f"ADMIN_API_KEY is exported here, but the gateway at {gateway.url} was started "
+                f"without it and uses the key file {own.file}: unset ADMIN_API_KEY, or pass "
+                "--admin-key"
+            )
 
 
 def _one_line(text: str, limit: int = 300) -> str:

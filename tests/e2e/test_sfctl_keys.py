@@ -1,19 +1,23 @@
-"""`sfctl keys` as an operator runs it, against a gateway `sfctl up --detach` started, with the
-keys used on the proxy by the official OpenAI SDK."""
+"""`sfctl keys` as an operator runs it, against a gateway `sfctl up` started (detached, or in the
+foreground of another terminal), with the keys used on the proxy by the official OpenAI SDK."""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
+from support.local_up import foreground_up
 from support.procs import free_port
 
 pytestmark = pytest.mark.e2e
@@ -167,4 +171,64 @@ def test_wrong_admin_key_and_unreachable_url(gateway: tuple[str, Path], tmp_path
     assert f"cannot reach the management API at {nowhere}" in message
     assert len(message.strip().splitlines()) == 1
     no_gateway = fails(2, "keys", "list", "--data-dir", str(tmp_path / "none"))
-    assert "sfctl up --detach" in no_gateway
+    assert "no `sfctl up` is running" in no_gateway
+    assert "start one (`sfctl up`, or" in no_gateway  # a foreground `sfctl up` is found too
+
+
+def test_keys_find_a_foreground_up_in_another_terminal(tmp_path: Path) -> None:
+    data_dir = tmp_path / "state"
+    port = free_port()  # not the default: the record names the port
+    local = ("--data-dir", str(data_dir))
+    with foreground_up(data_dir, port) as up:
+        created = as_json("keys", "create", "--name", "second-terminal", *local)
+        assert chat(up.url, created["key"])
+        assert created["id"] in ok("keys", "list", *local).stdout
+
+        again = sfctl("up", "--port", str(free_port()), *local)
+        assert again.returncode == 1
+        assert f"already running at {up.url}" in again.stderr
+        assert len(again.stderr.strip().splitlines()) == 1
+
+        stopped = ok("down", *local)  # stops a foreground gateway too, and it drains
+        assert f"Stopped the gateway at {up.url}" in stopped.stdout
+        assert up.process.wait(60) == 0
+    assert "draining" in up.text()
+    assert not (data_dir / "gateway.pid").exists()
+    assert "no `sfctl up` is running" in fails(2, "keys", "list", *local)
+
+
+def test_an_exported_admin_key_is_the_key_of_up_and_keys(tmp_path: Path) -> None:
+    data_dir = tmp_path / "state"
+    key = "sf-admin-exported-" + secrets.token_hex(12)
+    exported = {"ADMIN_API_KEY": key}  # as after sourcing a deployment's .env, in both shells
+    local = ("--data-dir", str(data_dir))
+    with foreground_up(data_dir, free_port(), env=exported) as up:
+        created = as_json("keys", "create", "--name", "exported", *local, env=exported)
+        assert chat(up.url, created["key"])
+        vkeys = httpx.get(
+            up.url + "/api/enterprise/vkeys", headers={"Authorization": f"Bearer {key}"}
+        )
+        assert vkeys.status_code == 200  # the gateway's admin key is the exported one
+        # a shell without it is told which key the gateway uses, not answered with a 401
+        message = fails(2, "keys", "list", *local)
+        assert "ADMIN_API_KEY" in message and "401" not in message
+        up.process.send_signal(signal.SIGINT)  # Ctrl-C
+        assert up.process.wait(60) == 0
+    banner = up.text()
+    assert "$ADMIN_API_KEY" in banner
+    assert key not in banner and "admin_api_key" not in banner  # neither the key nor the file
+    assert not (data_dir / "admin_api_key").exists()  # never written to the key file
+    assert not (data_dir / "gateway.pid").exists()
+
+
+def test_keys_and_up_agree_on_the_key_file(tmp_path: Path) -> None:
+    data_dir = tmp_path / "state"
+    local = ("--data-dir", str(data_dir))
+    with foreground_up(data_dir, free_port()) as up:
+        key = (data_dir / "admin_api_key").read_text().strip()
+        assert key not in up.text()  # shown by path, never printed
+        as_json("keys", "list", *local)  # no ADMIN_API_KEY: the key file, as `sfctl up` did
+        exported = {"ADMIN_API_KEY": "sf-admin-some-other-shell-0000"}
+        message = fails(2, "keys", "list", *local, env=exported)
+        assert "ADMIN_API_KEY" in message and "401" not in message
+        assert as_json("keys", "list", *local, env={"ADMIN_API_KEY": key})["keys"] == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import json
 import signal
 import stat
 import subprocess
@@ -15,6 +15,8 @@ import httpx
 import openai
 import pytest
 
+from support.json_server import json_server
+from support.local_up import clean_env
 from support.procs import free_port, mock_upstream_process, stop, wait_ready
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +27,7 @@ def sfctl(
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sfctl", *args],
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        env=clean_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -84,11 +86,14 @@ def test_up_foreground_drains_on_sigterm(data_dir: Path) -> None:
     )
     try:
         wait_ready(f"http://127.0.0.1:{port}/ready", process)
+        record = json.loads((data_dir / "gateway.pid").read_text())  # written at start
+        assert record["port"] == port and record["mode"] == "foreground"
     finally:
         code = stop(process, signal.SIGTERM)
     output = process.stdout.read().decode() if process.stdout else ""
     assert code == 0, output
     assert "draining" in output
+    assert not (data_dir / "gateway.pid").exists()  # removed at exit
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/health")
 
@@ -109,6 +114,59 @@ def test_bad_input_is_a_clear_error(args: list[str], fragment: str, data_dir: Pa
     assert fragment in result.stderr.lower()
     assert "Traceback" not in result.stderr
     assert "internal error" not in result.stderr
+
+
+def test_a_stale_record_is_ignored_and_cleaned(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True)
+    record = data_dir / "gateway.pid"
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()  # a pid that is no longer alive
+    record.write_text(json.dumps({"pid": finished.pid, "host": "127.0.0.1", "port": 9}))
+    listed = sfctl("keys", "list", "--data-dir", str(data_dir))
+    assert listed.returncode == 2
+    assert "no `sfctl up` is running" in listed.stderr
+    assert not record.exists()
+
+    # a pid in use again, by a process that is not the one recorded (its start time differs)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "gateway"])
+    try:
+        stale = {
+            "pid": other.pid,
+            "host": "127.0.0.1",
+            "port": 9,
+            "started": "1",
+            "mode": "detached",
+        }
+        record.write_text(json.dumps(stale))
+        down = sfctl("down", "--data-dir", str(data_dir))
+        assert "No local gateway" in down.stdout
+        assert not record.exists()
+        assert other.poll() is None  # and it was not signalled
+        record.write_text(json.dumps(stale))
+        port = free_port()
+        started = sfctl("up", "--detach", "--port", str(port), "--data-dir", str(data_dir))
+        assert started.returncode == 0, started.stderr
+        assert json.loads(record.read_text())["port"] == port
+    finally:
+        stop(other, signal.SIGKILL)
+
+
+def test_a_port_something_answers_on_is_refused(data_dir: Path) -> None:
+    with json_server(lambda path, headers: (200, {"status": "ready"})) as other:
+        port = other.rsplit(":", 1)[1]  # a server that answers /ready, not ours
+        for mode in ([], ["--detach"]):
+            result = sfctl("up", *mode, "--port", port, "--data-dir", str(data_dir))
+            assert result.returncode == 2, result.stdout
+            assert f"port {port} on 127.0.0.1 is in use" in result.stderr
+            assert "running at" not in result.stdout
+    assert not (data_dir / "gateway.pid").exists()
+
+
+def test_log_options_need_detach(data_dir: Path) -> None:
+    result = sfctl("up", "--log-backups", "3", "--data-dir", str(data_dir))
+    assert result.returncode == 2
+    assert "--detach" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_down_when_nothing_runs(data_dir: Path) -> None:

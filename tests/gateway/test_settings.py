@@ -111,11 +111,25 @@ def test_invalid_yaml(tmp_path: Path) -> None:
         ({"COMPLIANCE_TIMEOUT_SECS": "soon"}, "not a number"),
         ({"SMARTFLOW_WORKERS": "0"}, "at least 1"),
         ({"SERVICE_TYPE": "gateway"}, "unknown"),
+        ({"SMARTFLOW_LOG_MAX_BYTES": "1000000"}, "without SMARTFLOW_LOG_FILE"),
+        ({"SMARTFLOW_LOG_FILE": "g.log", "SMARTFLOW_LOG_MAX_BYTES": "1MB"}, "not a number"),
+        ({"SMARTFLOW_LOG_FILE": "g.log", "SMARTFLOW_LOG_BACKUPS": "0"}, "BACKUPS.*at least 1"),
     ],
 )
 def test_bad_environment(env: dict[str, str], fragment: str) -> None:
     with pytest.raises(SettingsError, match=fragment):
         load_settings({**KEY, **env})
+
+
+def test_logs_go_to_stdout_unless_a_log_file_is_named(tmp_path: Path) -> None:
+    assert load_settings(KEY).log_file is None
+    path = tmp_path / "gateway.log"
+    log_file = load_settings({**KEY, "SMARTFLOW_LOG_FILE": str(path)}).log_file
+    assert log_file is not None
+    assert (log_file.path, log_file.max_bytes, log_file.backups) == (path, 20_000_000, 5)
+    rotation = {"SMARTFLOW_LOG_MAX_BYTES": "65536", "SMARTFLOW_LOG_BACKUPS": "3"}
+    log_file = load_settings({**KEY, "SMARTFLOW_LOG_FILE": str(path), **rotation}).log_file
+    assert log_file is not None and (log_file.max_bytes, log_file.backups) == (65536, 3)
 
 
 def test_pricing_section_overrides_defaults(tmp_path: Path) -> None:

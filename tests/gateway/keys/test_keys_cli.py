@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from keys_fixtures import gateway_in_thread
 
-from sfctl import local
+from sfctl.admin_key import KEY_FILE
 from sfctl.client import AdminClient, resolve_target
 from sfctl.commands.keys import parse_expiry, parse_metadata, parse_models
 from sfctl.errors import SfctlError, UsageError
+from sfctl.local_record import RECORD_FILE
 from sfctl.spec import CliEnvironment
 
 from support.gateway import ADMIN_KEY
@@ -78,10 +79,8 @@ def env(data_dir: Path, url: str | None = None, key: str | None = None) -> CliEn
 
 
 def test_flags_win_over_the_environment_over_the_local_gateway(tmp_path: Path) -> None:
-    (tmp_path / local.ADMIN_KEY_FILE).write_text("sf-admin-local-key\n")
-    (tmp_path / local.PID_FILE).write_text(
-        json.dumps({"pid": 1, "host": "127.0.0.1", "port": 7775})
-    )
+    (tmp_path / KEY_FILE).write_text("sf-admin-local-key\n")
+    (tmp_path / RECORD_FILE).write_text(json.dumps({"pid": 1, "host": "127.0.0.1", "port": 7775}))
     environment = env(tmp_path, "http://gw.internal:7778/", "sf-admin-env-key")
     target = resolve_target("https://flag.example/", "sf-admin-flag", environment, None)
     assert (target.url, target.admin_key) == ("https://flag.example", "sf-admin-flag")
@@ -93,7 +92,7 @@ def test_flags_win_over_the_environment_over_the_local_gateway(tmp_path: Path) -
 
 
 def test_without_any_target_the_error_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="sfctl up --detach"):
+    with pytest.raises(UsageError, match="no `sfctl up` is running with data directory"):
         resolve_target(None, None, env(tmp_path / "empty"), None)
     with pytest.raises(UsageError, match="--admin-key"):
         resolve_target("http://127.0.0.1:9", None, env(tmp_path / "empty"), None)

@@ -223,3 +223,42 @@ def narrow_table(
     for row in rows:
         grid.add_row(*(escape(str(cell)) for cell in row))
     _out.print(grid)
+
+
+def fitted_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    drop_order: Sequence[str],
+    wrap: Sequence[str] = (),
+    hint: str,
+) -> None:
+    """Data cells never cut (an id is copied from here): only the columns named in `wrap` may
+    wrap, at spaces, never narrower than their longest word (or 12). Columns in `drop_order` are
+    left out, first ones first, until the table fits the terminal, and one line under it names
+    them and says where to see them (`hint`)."""
+    narrowest: dict[int, int] = {}
+    for i, column in enumerate(columns):
+        cells = [str(row[i]) for row in rows]
+        widest = max([cell_len(column), *(cell_len(cell) for cell in cells)])
+        word = max([cell_len(column), *(cell_len(w) for cell in cells for w in cell.split())])
+        narrowest[i] = min(widest, max(word, 12)) if column in wrap else widest
+    shown = list(range(len(columns)))
+    hidden: list[str] = []
+    for name in drop_order:  # each column: its width, 2 of padding, 1 of border; 1 more border
+        if 1 + sum(narrowest[i] + 3 for i in shown) <= _out.width:
+            break
+        shown.remove(columns.index(name))
+        hidden.append(name)
+    grid = Table(title=escape(title))
+    for i in shown:
+        if columns[i] in wrap:
+            grid.add_column(columns[i], overflow="fold", min_width=narrowest[i])
+        else:
+            grid.add_column(columns[i], no_wrap=True, min_width=narrowest[i])
+    for row in rows:
+        grid.add_row(*(escape(str(row[i])) for i in shown))
+    _out.print(grid)
+    if hidden:
+        _out.print(f"[dim]Not shown at this width: {escape(', '.join(hidden))} ({hint})[/dim]")

@@ -311,7 +311,14 @@ def list_keys(
         for key in keys
     ]
     columns = ("id", "name", "key", "status", "owner", "budget", "limits", "models", "expires")
-    ui.table(f"Virtual keys ({len(keys)} from {offset})", columns, rows, literal=True)
+    ui.fitted_table(
+        f"Virtual keys ({len(keys)} from {offset})",
+        columns,
+        rows,
+        drop_order=("owner", "key", "expires", "models", "limits", "budget"),
+        wrap=("name", "models", "limits", "budget"),
+        hint="sfctl keys show ID, or -o json",
+    )
     if len(keys) == limit:
         ui.info(f"There may be more: sfctl keys list --offset {offset + limit}")
 

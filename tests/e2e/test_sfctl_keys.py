@@ -134,6 +134,26 @@ def test_key_lifecycle(gateway: tuple[str, Path]) -> None:
     assert "revoked" in fails(1, "keys", "rotate", key_id, *local)
 
 
+def test_the_list_fits_80_columns_with_whole_ids(gateway: tuple[str, Path]) -> None:
+    """The id is what every other keys command takes: at 80 columns it is never cut; columns
+    that do not fit are left out and named, and a long name wraps instead of being cut."""
+    _, data_dir = gateway
+    local = ("--data-dir", str(data_dir))
+    long_name = "billing application for the finance department"
+    created = as_json(
+        "keys", "create", "--name", long_name, "--models", "gpt-4o,gpt-4o-mini",
+        "--rpm", "600", "--tpm", "200000", "--owner", "ana@example.com", *local,
+    )  # fmt: skip
+    narrow = ok("keys", "list", *local, env={"COLUMNS": "80"}).stdout
+    lines = narrow.splitlines()
+    assert max(len(line) for line in lines) <= 80, narrow
+    assert created["id"] in narrow and "…" not in narrow, narrow
+    assert all(word in narrow for word in long_name.split()), narrow
+    assert "Not shown at this width: owner" in narrow and "-o json" in narrow, narrow
+    wide = ok("keys", "list", *local, env={"COLUMNS": "250"}).stdout
+    assert "ana@example.com" in wide and long_name in wide and "Not shown" not in wide
+
+
 def test_the_environment_names_the_gateway(gateway: tuple[str, Path]) -> None:
     url, data_dir = gateway
     key = (data_dir / "admin_api_key").read_text().strip()

@@ -71,6 +71,24 @@ def _register_doctor() -> None:
 _register_doctor()
 
 
+def _register_build() -> None:
+    from sfctl.commands import build
+
+    app.add_typer(build.app, name="build")
+
+
+_register_build()
+
+
+def _register_history() -> None:
+    from sfctl.commands import history
+
+    app.add_typer(history.app, name="history")
+
+
+_register_history()
+
+
 def run() -> None:
     """Console entry point: errors are one line on stderr and a non-zero exit, never a traceback."""
     try:

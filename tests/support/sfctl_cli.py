@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 
 
-def sfctl(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+def sfctl(
+    *args: str, cwd: Path | None = None, columns: int = 200
+) -> subprocess.CompletedProcess[str]:
+    """`columns`: the terminal's width (80 to check that output stays readable there)."""
+    env = {**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1"}
     return subprocess.run(
         [sys.executable, "-m", "sfctl", *args],
         capture_output=True,

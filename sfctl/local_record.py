@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from sfctl.errors import SfctlError
+from sfctl.pids import probe_pid
 
 RECORD_FILE = "gateway.pid"
 Mode = Literal["starting", "foreground", "detached"]
@@ -88,38 +89,22 @@ def release(data_dir: Path, *pids: int) -> None:
 
 
 def start_time(pid: int) -> str | None:
-    """When `pid` started (clock ticks since boot, /proc/<pid>/stat field 22); None off Linux."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[-1].split()  # the name in parentheses may contain spaces
-    return fields[19] if len(fields) > 19 else None
+    """When `pid` started (clock ticks since boot); None off Linux."""
+    return probe_pid(pid).start
 
 
 def is_alive(gateway: LocalGateway) -> bool:
     """Whether the recorded process still runs and is the one recorded (not a recycled pid)."""
-    try:
-        os.kill(gateway.pid, 0)
-    except (ProcessLookupError, PermissionError):  # gone, or another user's process now
+    probe = probe_pid(gateway.pid)
+    if not probe.exists:
         return False
-    status = Path(f"/proc/{gateway.pid}/stat")
-    if not status.parent.exists():
+    if not Path("/proc/self").exists():
         return True  # no /proc (macOS): the pid answering is all we can tell
-    if _state(status) in ("Z", "X", None):  # exited, not yet reaped by its parent
-        return False
     if gateway.started is None:  # a record from an older sfctl: the command line must fit
         with contextlib.suppress(OSError):
             return b"gateway" in Path(f"/proc/{gateway.pid}/cmdline").read_bytes()
         return False
-    return start_time(gateway.pid) == gateway.started
-
-
-def _state(status: Path) -> str | None:
-    try:
-        return status.read_text().rsplit(")", 1)[-1].split()[0]
-    except (OSError, IndexError):
-        return None
+    return probe.start == gateway.started
 
 
 def _read_live(data_dir: Path) -> LocalGateway | None:

@@ -38,7 +38,6 @@ from sfctl.deploy.lock_holder import (
     Identity,
     Judgement,
     Liveness,
-    PidProbe,
     describe,
     describe_broken,
     judge,
@@ -46,6 +45,7 @@ from sfctl.deploy.lock_holder import (
 )
 from sfctl.deploy.state import fsync_dir
 from sfctl.errors import SfctlError
+from sfctl.pids import probe_pid
 
 LOCK_FILE = "deploy.lock"
 _ATTEMPTS = 5  # the lock changed hands between our tries this often: give up and say so
@@ -136,26 +136,6 @@ def current_identity() -> Identity:
     """This process, as a holder records it."""
     pid = os.getpid()
     return Identity(_user(), socket.gethostname(), pid, probe_pid(pid).start, boot_id())
-
-
-def probe_pid(pid: int) -> PidProbe:
-    """Whether `pid` runs on this host, and its start time when /proc tells it."""
-    if pid <= 0:
-        return PidProbe(exists=False, start=None)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return PidProbe(exists=False, start=None)
-    except PermissionError:
-        pass  # another user's process: it exists
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:  # no /proc (macOS), or it has just exited
-        return PidProbe(exists=not Path("/proc/self").exists(), start=None)
-    fields = stat.rsplit(")", 1)[-1].split()  # the name in parentheses may hold spaces
-    if not fields or fields[0] in ("Z", "X"):  # exited, not yet reaped
-        return PidProbe(exists=False, start=None)
-    return PidProbe(exists=True, start=fields[19] if len(fields) > 19 else None)
 
 
 def boot_id() -> str | None:

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from sfctl.pids import PidProbe
+
 FORCE_OPTION = "--force-unlock"
 
 
@@ -100,14 +102,6 @@ class Liveness(StrEnum):
     ALIVE = "alive"
     DEAD = "dead"
     UNKNOWN = "unknown"  # on another host: nobody here can tell
-
-
-@dataclass(frozen=True, slots=True)
-class PidProbe:
-    """What this host says about a pid: whether it runs, and since when (None: cannot tell)."""
-
-    exists: bool
-    start: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,18 +24,17 @@ from sfctl.deploy.lock import (
     current_identity,
     deploy_lock,
     inspect_lock,
-    probe_pid,
 )
 from sfctl.deploy.lock_holder import (
     Holder,
     Identity,
     Liveness,
-    PidProbe,
     describe,
     judge,
     new_holder,
 )
 from sfctl.errors import SfctlError
+from sfctl.pids import PidProbe, probe_pid
 
 REPO = Path(__file__).resolve().parents[3]
 T0 = datetime(2025, 12, 2, 5, 14, 3, tzinfo=UTC)

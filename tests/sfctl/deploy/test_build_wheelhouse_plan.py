@@ -11,7 +11,6 @@ import pytest
 from sfctl.deploy.lockfile import Pin, download_marker, format_pins, parse_lock
 from sfctl.deploy.target import TargetPython, bookworm, parse_probe, platform_tags
 from sfctl.deploy.wheelhouse import (
-    RUNTIME_LOCK,
     copy_source,
     download_command,
     project_wheel_command,

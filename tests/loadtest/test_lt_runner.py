@@ -13,7 +13,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from loadtest.report import build_report, summary_rows
+from loadtest.report import build_report, format_ms, summary_rows
 from loadtest.runner import Arm, BenchConfig, RunSettings, Sample, run_benchmark
 from loadtest.stats import arm_stats, level_stats
 from loadtest.workload import ANCHOR_PROMPT, WorkloadSpec
@@ -29,8 +29,12 @@ def _prompt(body: bytes) -> str:
     return content
 
 
-@pytest.mark.parametrize("rps", [200, 1000])
-async def test_scheduler_keeps_the_target_rate_against_the_mock(rps: int) -> None:
+@pytest.mark.parametrize(("rps", "must_keep_up"), [(200, True), (1000, False)])
+async def test_scheduler_keeps_the_target_rate_against_the_mock(
+    rps: int, must_keep_up: bool
+) -> None:
+    """At 1,000/s a shared 2-core machine may fall behind: then the level must say so (invalid),
+    never report a rate it did not send."""
     async with await start_server(MockBehaviour(latency_ms=0)) as mock:
         config = BenchConfig(
             arms=(Arm("smartflow", mock.url, "sk-test"),),
@@ -44,8 +48,9 @@ async def test_scheduler_keeps_the_target_rate_against_the_mock(rps: int) -> Non
     print(f"{rps} rps: achieved {stats.achieved_rps:.2f}, lag p99 {stats.send_lag_p99_ms:.2f} ms")
     assert stats.n_scheduled == 3 * rps
     assert stats.success_rate == 1.0
-    assert stats.achieved_rps == pytest.approx(rps, rel=0.01)
     assert stats.latency is not None and stats.latency.n == 3 * rps
+    if must_keep_up or not stats.invalid:
+        assert stats.achieved_rps == pytest.approx(rps, rel=0.01)
 
 
 async def test_a_rate_far_beyond_the_machine_is_flagged_invalid() -> None:
@@ -171,13 +176,19 @@ async def test_mixed_mode_reports_hits_and_misses_separately() -> None:
     assert stats.hit_rate == 0.5
     assert stats.hit_latency is not None and stats.miss_latency is not None
     assert stats.hit_latency.n == 50 and stats.miss_latency.n == 50
-    assert stats.miss_latency.p50 >= 30 > stats.hit_latency.p99
+    # each figure comes from its own samples (no timing bound on hits: a busy machine can
+    # stall one; a miss cannot be faster than the 30 ms the server sleeps)
+    [run] = runs
+    for kind, latency in (("hit-exact", stats.hit_latency), ("miss", stats.miss_latency)):
+        own = [s.latency * 1000 for s in run.samples if s.cache == kind and s.latency is not None]
+        assert latency.max == pytest.approx(max(own), rel=0.01), kind
+    assert stats.miss_latency.p50 >= 30
     assert stats.server_overhead_ms == 0.8
     # the summary table shows the two peaks apart, not only their meaningless joint median
     head, [row], _ = summary_rows(build_report(config, [level_stats(runs)]))
     cells = dict(zip(head, row, strict=True))
     assert float(cells["Miss p50"].removesuffix("ms")) >= 30
-    assert float(cells["Hit p99"].removesuffix("ms")) < 30
+    assert cells["Hit p99"] == format_ms(stats.hit_latency.p99)
 
 
 async def test_overhead_compares_the_same_requests_on_both_arms() -> None:

@@ -89,6 +89,29 @@ def _register_history() -> None:
 _register_history()
 
 
+def _register_verify_and_status() -> None:
+    """Groups with one command per platform: `compose` now, `k8s` to come."""
+    from sfctl.commands import status, verify
+
+    app.add_typer(verify.app, name="verify")
+    app.add_typer(status.app, name="status")
+
+
+_register_verify_and_status()
+
+
+def _register_compose_ops() -> None:
+    from sfctl.commands import deploy, upgrade
+
+    app.add_typer(deploy.app, name="deploy")
+    app.add_typer(upgrade.app, name="upgrade")
+    app.add_typer(upgrade.rollback_app, name="rollback")
+    app.add_typer(deploy.teardown_app, name="teardown")
+
+
+_register_compose_ops()
+
+
 def run() -> None:
     """Console entry point: errors are one line on stderr and a non-zero exit, never a traceback."""
     try:

@@ -4,6 +4,7 @@ generated ADMIN_API_KEY, POSTGRES_PASSWORD and REDIS_PASSWORD."""
 from __future__ import annotations
 
 import os
+import resource
 from pathlib import Path
 
 import typer
@@ -18,6 +19,9 @@ DIRECTORY = typer.Argument(Path("."), help="Where to write sfctl.yaml and .env."
 DOMAIN = typer.Option("smartflow.example.com", "--domain", help="Public host name of the gateway.")
 EMAIL = typer.Option("ops@example.com", "--email", help="ACME (Let's Encrypt) contact address.")
 NAME = typer.Option("smartflow", "--name", help="Resource prefix: Compose project, Helm release.")
+LOCAL = typer.Option(
+    False, "--local", help="This host only: http://localhost:8080, no public DNS or ACME."
+)
 FORCE = typer.Option(
     False, "--force", help="Overwrite existing files (new secrets: a running deployment breaks)."
 )
@@ -28,6 +32,7 @@ def init(
     domain: str = DOMAIN,
     email: str = EMAIL,
     name: str = NAME,
+    local: bool = LOCAL,
     force: bool = FORCE,
 ) -> None:
     """Write a deployment spec (sfctl.yaml) and its secrets file (.env)."""
@@ -35,14 +40,27 @@ def init(
     existing = [str(p) for p in (spec_path, secrets_path) if p.exists()]
     if existing and not force:
         raise SfctlError(f"{', '.join(existing)} already exist(s); use --force to overwrite")
-    text = spec_yaml(name=name, domain=domain, email=email)
+    if local and domain == DOMAIN.default:
+        domain = "localhost"
+    text = spec_yaml(
+        name=name, domain=domain, email=email, local=local, nofile=_nofile() if local else 65536
+    )
     spec = parse_spec(text, source="sfctl init")  # a bad --domain or --email fails before any write
     directory.mkdir(parents=True, exist_ok=True)
     spec_path.write_text(text, encoding="utf-8")
     write_private(secrets_path, env_file(generate_secrets(), kubernetes_secret=secret_name(spec)))
     ui.success(f"wrote {ui.literal(str(spec_path))} and {ui.literal(str(secrets_path))} (0600)")
-    if domain.endswith("example.com") or email.endswith("example.com"):
+    if local:
+        ui.info("a local deployment: http://localhost:8080 once `sfctl deploy compose` ran")
+    elif domain.endswith("example.com") or email.endswith("example.com"):
         ui.warn("set domain and acme_email in sfctl.yaml before you deploy")
+
+
+def _nofile() -> int:
+    """--local: the guide's 65536 open files, or this host's hard limit when lower (a container
+    cannot get more than its host allows). A server's spec keeps 65536: it runs elsewhere."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 65536 if hard == resource.RLIM_INFINITY else max(1024, min(65536, hard))
 
 
 def write_private(path: Path, text: str) -> None:

@@ -11,11 +11,16 @@ LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 
 
 def caddyfile(spec: Spec, *, host: str | None) -> str:
-    """`host` None: each service on localhost (the guide's bare-metal layout); otherwise each
-    service by its Compose name."""
+    """`host` None: each service by its Compose name, where `sfctl upgrade` rolls containers
+    behind Caddy (so no keep-alive to them, see the template); otherwise each service on `host`
+    (the guide's bare-metal layout: localhost), with keep-alive."""
     upstream = {info.service_type: f"{host or info.service_type}:{info.port}" for info in SERVICES}
     return render_template(
-        "caddy/Caddyfile.j2", spec=spec, upstream=upstream, LETSENCRYPT=LETSENCRYPT
+        "caddy/Caddyfile.j2",
+        spec=spec,
+        upstream=upstream,
+        rolling=host is None,
+        LETSENCRYPT=LETSENCRYPT,
     )
 
 

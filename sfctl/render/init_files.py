@@ -11,10 +11,19 @@ from sfctl.spec import ADMIN_API_KEY, POSTGRES_PASSWORD, REDIS_PASSWORD
 GENERATED_SECRETS = (ADMIN_API_KEY, POSTGRES_PASSWORD, REDIS_PASSWORD)
 
 
-def spec_yaml(*, name: str, domain: str, email: str) -> str:
-    """The commented starting spec; it loads back with `load_spec` unchanged."""
+def spec_yaml(
+    *, name: str, domain: str, email: str, local: bool = False, nofile: int = 65536
+) -> str:
+    """The commented starting spec; it loads back with `load_spec` unchanged. `local`: plain
+    HTTP on 127.0.0.1:8080, no public DNS or ACME, management routed on this host only."""
     return render_template(
-        "init/sfctl.yaml.j2", name=name, domain=domain, email=email, tag=__version__
+        "init/sfctl.yaml.j2",
+        name=name,
+        domain=domain,
+        email=email,
+        tag=__version__,
+        local=local,
+        nofile=nofile,
     )
 
 

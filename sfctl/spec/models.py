@@ -272,9 +272,11 @@ class FeaturesSpec(_Model):
 
 
 class TlsSpec(_Model):
-    """TLS at the edge: Caddy's automatic HTTPS (Compose) or cert-manager (Kubernetes)."""
+    """TLS at the edge: Caddy's automatic HTTPS (Compose) or cert-manager (Kubernetes).
+    `internal`: Caddy's own local CA instead of ACME, for a host with no public DNS."""
 
     enabled: bool = True
+    internal: bool = False
     cluster_issuer: DnsLabel = "letsencrypt-prod"
     acme_server: str = Field(
         default="https://acme-v02.api.letsencrypt.org/directory", pattern=r"^https://\S+$"
@@ -306,13 +308,31 @@ class ManagementSpec(_Model):
 
 
 class ComposeSpec(_Model):
-    """Compose only: Caddy is the one service that publishes ports."""
+    """Compose only: Caddy is the one service that publishes ports, on `bind_address` (empty:
+    every interface; 127.0.0.1 for a local deployment). Rollouts: a new container must answer
+    /ready within `health_timeout_secs`; an old one drains for `drain_timeout_secs`
+    (SMARTFLOW_SHUTDOWN_TIMEOUT_SECS); the images of the last `keep_releases` releases stay."""
 
     caddy_image: str = "caddy:2.10-alpine"
+    bind_address: str = Field(
+        default="",
+        pattern=r"^$|^(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}$",
+    )
     http_port: int = Field(default=80, ge=1, le=65535)
     https_port: int = Field(default=443, ge=1, le=65535)
     caddy_cpus: float = Field(default=1.0, gt=0, le=256)
     caddy_memory: ComposeSize = "256m"
+    drain_timeout_secs: int = Field(default=30, ge=1, le=3600)
+    health_timeout_secs: int = Field(default=90, ge=5, le=3600)
+    keep_releases: int = Field(default=5, ge=1, le=100)
+    #: open files per container (the guide's 65536); at most the host's hard limit (ulimit -Hn)
+    nofile: int = Field(default=65536, ge=1024, le=1048576)
+
+    @model_validator(mode="after")
+    def _ports(self) -> ComposeSpec:
+        if self.http_port == self.https_port:
+            raise ValueError("http_port and https_port must differ")
+        return self
 
 
 # --- Kubernetes -------------------------------------------------------------------------------
@@ -392,6 +412,8 @@ class Spec(_Model):
                 raise ValueError(
                     f"providers.{i}.name: {name!r} is used twice; names must be unique"
                 )
+        if self.tls.internal and not self.tls.enabled:
+            raise ValueError("tls.internal needs tls.enabled: true (or drop internal)")
         for i, model in enumerate(self.models):
             if model.provider not in names:
                 raise ValueError(

@@ -60,8 +60,8 @@ else:
         "in .env, never the secret itself",
     )
     Hostname = _pattern_type(
-        r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}",
-        "is not a DNS name; use e.g. smartflow.example.com",
+        r"localhost|(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}",
+        "is not a DNS name; use e.g. smartflow.example.com (or localhost)",
     )
     Email = _pattern_type(
         r"[^@\s]+@[^@\s]+\.[^@\s]+", "is not an email address; use e.g. ops@example.com"

@@ -29,6 +29,7 @@ START_DOCKERD = (
 )
 _NO_DAEMON = re.compile(r"Cannot connect to the Docker daemon at (\S+?)\.? ")
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_RUNNING_IN = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})$")
 CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
 
 
@@ -57,6 +58,7 @@ class _StepLog:
         self._partial = ""
         self.tail: deque[str] = deque(maxlen=40)
         self.step = ""
+        self.container = ""  # the current step's container: a failed one is left behind
 
     def write(self, text: str) -> int:
         self._log.write(text)
@@ -64,6 +66,9 @@ class _StepLog:
         *lines, self._partial = self._partial.split("\n")
         for line in lines:
             self.tail.append(line)
+            running = _RUNNING_IN.match(line)
+            if running:
+                self.container = running[1]
             match = _STEP.match(line)
             if match:
                 self.step = f"step {match[1]}/{match[2]} ({match[3][:60]})"
@@ -159,6 +164,9 @@ class Engine:
                     )
             except DockerException as exc:
                 log.write(exc.stderr or "")
+                if steps.container:  # the legacy builder keeps a failed step's container
+                    with contextlib.suppress(DockerException):
+                        self.client.container.remove(steps.container, force=True)
                 errors = [line for line in steps.tail if line.startswith(("ERROR", "E: "))]
                 reason = errors[-1] if errors else _reason(exc)
                 where = f" at {steps.step}" if steps.step else ""

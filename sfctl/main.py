@@ -7,9 +7,14 @@ import sys
 import typer
 
 from sfctl import __version__, ui
-from sfctl.commands import bench
+from sfctl.commands import bench, build, deploy, history, status, upgrade, verify
+from sfctl.commands import init as init_commands
 from sfctl.commands import keys as keys_commands
+from sfctl.commands import render as render_commands
+from sfctl.commands import spec as spec_commands
 from sfctl.commands import up as up_commands
+from sfctl.commands.doctor import doctor
+from sfctl.commands.mock_upstream import mock_upstream
 from sfctl.errors import SfctlError
 
 app = typer.Typer(
@@ -30,86 +35,34 @@ def _root(
         raise typer.Exit(0)
 
 
-app.command("up")(up_commands.up)
-app.command("down")(up_commands.down)
-app.add_typer(keys_commands.app, name="keys")
-app.add_typer(bench.app, name="bench")
+LOCAL, DEPLOY, OPERATE, TEST = "Run locally", "Deploy", "Operate", "Test and measure"
 
+app.command("up", rich_help_panel=LOCAL)(up_commands.up)
+app.command("down", rich_help_panel=LOCAL)(up_commands.down)
+app.add_typer(keys_commands.app, name="keys", rich_help_panel=OPERATE)
 
-def _register_spec_commands() -> None:
-    """init, render and spec: the deployment spec and what is rendered from it."""
-    from sfctl.commands import init as init_commands
-    from sfctl.commands import render as render_commands
-    from sfctl.commands import spec as spec_commands
+# the deployment spec, what is rendered from it, and the Compose lifecycle
+app.command("init", rich_help_panel=DEPLOY)(init_commands.init)
+app.add_typer(spec_commands.app, name="spec", rich_help_panel=DEPLOY)
+app.command("render", rich_help_panel=DEPLOY)(render_commands.render)
+app.add_typer(build.app, name="build", rich_help_panel=DEPLOY)
+app.add_typer(deploy.app, name="deploy", rich_help_panel=DEPLOY)
+app.add_typer(upgrade.app, name="upgrade", rich_help_panel=DEPLOY)
+app.add_typer(upgrade.rollback_app, name="rollback", rich_help_panel=DEPLOY)
+app.add_typer(deploy.teardown_app, name="teardown", rich_help_panel=DEPLOY)
 
-    app.command("init")(init_commands.init)
-    app.command("render")(render_commands.render)
-    app.add_typer(spec_commands.app, name="spec")
+# what runs: one command per platform in each group (`compose` now, `k8s` to come)
+app.add_typer(verify.app, name="verify", rich_help_panel=OPERATE)
+app.add_typer(status.app, name="status", rich_help_panel=OPERATE)
+app.add_typer(history.app, name="history", rich_help_panel=OPERATE)
+app.command("doctor", rich_help_panel=OPERATE)(doctor)
 
-
-_register_spec_commands()
-
-
-def _register_mock_upstream() -> None:
-    from sfctl.commands.mock_upstream import mock_upstream
-
-    app.command(
-        "mock-upstream",
-        help="Run a fake OpenAI- and Anthropic-compatible LLM server for tests and benchmarks.",
-    )(mock_upstream)
-
-
-_register_mock_upstream()
-
-
-def _register_doctor() -> None:
-    from sfctl.commands.doctor import doctor
-
-    app.command("doctor")(doctor)
-
-
-_register_doctor()
-
-
-def _register_build() -> None:
-    from sfctl.commands import build
-
-    app.add_typer(build.app, name="build")
-
-
-_register_build()
-
-
-def _register_history() -> None:
-    from sfctl.commands import history
-
-    app.add_typer(history.app, name="history")
-
-
-_register_history()
-
-
-def _register_verify_and_status() -> None:
-    """Groups with one command per platform: `compose` now, `k8s` to come."""
-    from sfctl.commands import status, verify
-
-    app.add_typer(verify.app, name="verify")
-    app.add_typer(status.app, name="status")
-
-
-_register_verify_and_status()
-
-
-def _register_compose_ops() -> None:
-    from sfctl.commands import deploy, upgrade
-
-    app.add_typer(deploy.app, name="deploy")
-    app.add_typer(upgrade.app, name="upgrade")
-    app.add_typer(upgrade.rollback_app, name="rollback")
-    app.add_typer(deploy.teardown_app, name="teardown")
-
-
-_register_compose_ops()
+app.add_typer(bench.app, name="bench", rich_help_panel=TEST)
+app.command(
+    "mock-upstream",
+    help="Run a fake OpenAI- and Anthropic-compatible LLM server for tests and benchmarks.",
+    rich_help_panel=TEST,
+)(mock_upstream)
 
 
 def run() -> None:

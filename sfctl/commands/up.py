@@ -142,8 +142,7 @@ class _Banner:
 def down(
     data_dir: Path | None = typer.Option(None, help="State directory used by `sfctl up`."),
 ) -> None:
-    """Stop the gateway `sfctl up` runs, in the foreground or detached (drains in-flight
-    requests first)."""
+    """Stop the gateway `sfctl up` runs, foreground or detached (it drains first)."""
     directory = _data_dir(data_dir)
     gateway = local.running(directory)
     if gateway is None:

@@ -3,7 +3,9 @@ a digest of exactly what), and where the repository lives.
 
 The digest covers the diff against HEAD and the untracked files git does not ignore, so the same
 working tree always gets the same dirty version, and `verify` can tell whether a running dirty
-build is this tree or an older one.
+build is this tree or an older one. Only what goes into the image counts (BUILD_INPUTS): a
+deployment folder made inside the checkout (`sfctl init local`, its `.env`) is not a change
+to the build, and its secrets are never read.
 """
 
 from __future__ import annotations
@@ -16,6 +18,20 @@ from pathlib import Path
 from sfctl.deploy.buildinfo import SourceState
 
 DIGEST_CHARS = 12
+#: what the runtime image is built from: the packages (the wheel), the project's metadata and
+#: locks, the templates it ships, and the image's own files; git pathspecs
+BUILD_INPUTS: tuple[str, ...] = (
+    "gateway",
+    "sfctl",
+    "loadtest",
+    "mockllm",
+    "templates",
+    "requirements",
+    "pyproject.toml",
+    "README.md",
+    "Dockerfile.runtime",
+    ".dockerignore",
+)
 _CREDENTIALS = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", re.IGNORECASE)
 
 
@@ -52,8 +68,9 @@ def read_source_state(root: Path) -> SourceState:
     head = _git(root, "rev-parse", "--verify", "HEAD")
     if head is None:
         return SourceState(commit=None, dirty_hash=None)
-    diff = _git(root, "diff", "HEAD", "--binary", "--no-ext-diff", "--no-textconv") or b""
-    listing = _git(root, "ls-files", "--others", "--exclude-standard", "-z") or b""
+    only = ("--", *BUILD_INPUTS)
+    diff = _git(root, "diff", "HEAD", "--binary", "--no-ext-diff", "--no-textconv", *only) or b""
+    listing = _git(root, "ls-files", "--others", "--exclude-standard", "-z", *only) or b""
     untracked: dict[str, bytes] = {}
     for raw in listing.split(b"\0"):
         if raw:

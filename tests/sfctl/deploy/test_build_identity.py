@@ -173,11 +173,12 @@ def _git(repo: Path, *args: str) -> None:
 
 def test_source_state_of_a_real_checkout(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    repo.mkdir()
+    (repo / "gateway").mkdir(parents=True)
     assert read_source_state(repo) == SourceState(commit=None, dirty_hash=None)
     _git(repo, "init", "-q")
     (repo / ".gitignore").write_text("build/\n")
-    (repo / "app.py").write_text("print(1)\n")
+    app = repo / "gateway" / "app.py"
+    app.write_text("print(1)\n")
     _git(repo, "add", ".")
     _git(repo, "commit", "-q", "-m", "one")
     _git(repo, "remote", "add", "origin", "https://me:token@git.example/acme/sf.git")
@@ -188,17 +189,21 @@ def test_source_state_of_a_real_checkout(tmp_path: Path) -> None:
 
     (repo / "build").mkdir()  # ignored: the wheelhouse lives there
     (repo / "build" / "x.whl").write_bytes(b"wheel")
+    # a deployment folder inside the checkout (`sfctl init local`) is not part of the build
+    (repo / "local").mkdir()
+    (repo / "local" / ".env").write_text("ADMIN_API_KEY=secret\n")
+    (repo / "local" / "sfctl.yaml").write_text("name: smartflow\n")
     assert read_source_state(repo).dirty_hash is None
 
-    (repo / "app.py").write_text("print(2)\n")
+    app.write_text("print(2)\n")
     edited = read_source_state(repo)
     assert edited.dirty_hash is not None
     assert read_source_state(repo).dirty_hash == edited.dirty_hash  # same tree, same version
 
-    (repo / "new.py").write_text("x = 1\n")  # untracked, not ignored: part of the build
+    (repo / "gateway" / "new.py").write_text("x = 1\n")  # untracked, not ignored: in the build
     with_new = read_source_state(repo)
     assert with_new.dirty_hash not in (None, edited.dirty_hash)
 
-    (repo / "new.py").unlink()
-    (repo / "app.py").write_text("print(1)\n")
+    (repo / "gateway" / "new.py").unlink()
+    app.write_text("print(1)\n")
     assert read_source_state(repo).dirty_hash is None

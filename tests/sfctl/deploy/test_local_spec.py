@@ -77,3 +77,7 @@ def test_init_local_writes_a_spec_for_this_host_only() -> None:
     )
     assert (spec.compose.http_port, spec.compose.nofile) == (8080, 4096)
     assert spec.management.expose and "127.0.0.0/8" in spec.management.allowed_sources
+    # `sfctl build --stack` builds the datastores and Caddy under our own names, so a local
+    # deployment never shadows the public redis/timescaledb/caddy tags on this engine
+    stack = (spec.redis.image, spec.database.image, spec.compose.caddy_image)
+    assert all(image.startswith("smartflow/") for image in stack), stack

@@ -279,7 +279,7 @@ def test_a_failing_build_names_the_step_and_keeps_the_log(tmp_path: Path) -> Non
             log_path=log,
         )
     message = str(failure.value)
-    leftovers = docker().container.list(all=True, filters={"ancestor": BASE_IMAGE})
+    leftovers = docker().container.list(all=True, filters=[("ancestor", BASE_IMAGE)])
     assert not [c for c in leftovers if "Unable to locate" in " ".join(c.config.cmd or [])]
     assert "at step 2/2 (RUN echo" in message
     assert "E: Unable to locate package nothing" in message

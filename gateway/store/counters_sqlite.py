@@ -33,6 +33,7 @@ from gateway.store.base import (
     SpendSource,
 )
 from gateway.store.counters_local import HOUR, MINUTE, Usage, admission_result, refusals
+from gateway.store.sqlite import use_wal
 
 T = TypeVar("T")
 
@@ -239,7 +240,7 @@ class SqliteCounters:
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
             db = sqlite3.connect(self._path, timeout=self._busy_timeout_s, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            use_wal(db, self._busy_timeout_s)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_s * 1000)}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 DB_NAME = "smartflow.db"
@@ -72,10 +72,35 @@ MIGRATIONS: Sequence[str] = (
 )
 
 
+def use_wal(
+    connection: sqlite3.Connection,
+    timeout_s: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Switch to WAL, retrying while another process holds the file. SQLite may answer this
+    PRAGMA with SQLITE_BUSY at once, without its busy handler (several workers opening one
+    fresh file together), so the connection's busy timeout alone does not cover it."""
+    deadline = clock() + timeout_s
+    delay = 0.005
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if clock() + delay > deadline:
+                raise
+        sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
 def connect(path: Path) -> sqlite3.Connection:
     # Opened and closed off the event loop (asyncio.to_thread), so not pinned to one thread.
     connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    connection.execute("PRAGMA journal_mode=WAL")
+    use_wal(connection, 30)
     connection.execute("PRAGMA synchronous=NORMAL")
     connection.execute("PRAGMA busy_timeout=30000")
     return connection

@@ -74,19 +74,6 @@ def fields(title: str, pairs: Sequence[tuple[str, Any]]) -> None:
     table(title, ("field", "value"), pairs, literal=True)
 
 
-def titled_table(
-    title: str, style: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> None:
-    """Data cells shown as-is under a title in `style` (a rich colour): one section of a
-    report, such as `sfctl doctor`'s findings of one severity."""
-    grid = Table(title=f"[{style}]{escape(title)}[/{style}]", title_justify="left")
-    for column in columns:
-        grid.add_column(column, overflow="fold")
-    for row in rows:
-        grid.add_row(*(escape(str(cell)) for cell in row))
-    _out.print(grid)
-
-
 def width() -> int:
     """The width output is laid out for: the terminal's, or $COLUMNS (80 when neither)."""
     return _out.width
@@ -159,6 +146,15 @@ def split_table(
         table(part, [columns[i] for i in group], cells, literal=True, wide=True)
 
 
+#: what a rich table column takes beyond its text: 2 of padding and 1 of border
+_COLUMN_FRAME = 3
+
+
+def _widest(header: str, cells: Sequence[str]) -> int:
+    """A column's natural width: its widest cell or its header."""
+    return max([cell_len(header), *(cell_len(cell) for cell in cells)])
+
+
 def _column_groups(
     columns: Sequence[str], rows: Sequence[Sequence[Any]], keep: int, width: int
 ) -> list[list[int]]:
@@ -166,7 +162,7 @@ def _column_groups(
     column takes its widest cell, 2 of padding and 1 of border); at least one more in each."""
 
     def cost(i: int) -> int:
-        return max(cell_len(str(cell)) for cell in [columns[i], *(row[i] for row in rows)]) + 3
+        return _widest(columns[i], [str(row[i]) for row in rows]) + _COLUMN_FRAME
 
     base = 1 + sum(cost(i) for i in range(keep))
     groups: list[list[int]] = []
@@ -241,13 +237,13 @@ def fitted_table(
     narrowest: dict[int, int] = {}
     for i, column in enumerate(columns):
         cells = [str(row[i]) for row in rows]
-        widest = max([cell_len(column), *(cell_len(cell) for cell in cells)])
-        word = max([cell_len(column), *(cell_len(w) for cell in cells for w in cell.split())])
+        widest = _widest(column, cells)
+        word = _widest(column, [w for cell in cells for w in cell.split()])
         narrowest[i] = min(widest, max(word, 12)) if column in wrap else widest
     shown = list(range(len(columns)))
     hidden: list[str] = []
-    for name in drop_order:  # each column: its width, 2 of padding, 1 of border; 1 more border
-        if 1 + sum(narrowest[i] + 3 for i in shown) <= _out.width:
+    for name in drop_order:  # one more border closes the table
+        if 1 + sum(narrowest[i] + _COLUMN_FRAME for i in shown) <= _out.width:
             break
         shown.remove(columns.index(name))
         hidden.append(name)
@@ -261,4 +257,5 @@ def fitted_table(
         grid.add_row(*(escape(str(row[i])) for i in shown))
     _out.print(grid)
     if hidden:
-        _out.print(f"[dim]Not shown at this width: {escape(', '.join(hidden))} ({hint})[/dim]")
+        _out.print(f"[dim]Not shown at this width: {escape(', '.join(hidden))}[/dim]")
+        _out.print(f"[dim]({escape(hint)})[/dim]")

@@ -27,6 +27,9 @@ UNKNOWN = "unknown"
 
 TITLE = "smartflow-gateway"
 OCI = "org.opencontainers.image"
+#: the labels verify, status and the deploy history read back
+VERSION_LABEL = f"{OCI}.version"
+REVISION_LABEL = f"{OCI}.revision"
 FEATURES_LABEL = "io.smartflow.features"
 
 
@@ -123,8 +126,8 @@ def image_labels(info: BuildInfo, features: Sequence[str]) -> dict[str, str]:
     """The labels `verify` reads back: the OCI set plus the gateway's features."""
     return {
         f"{OCI}.title": TITLE,
-        f"{OCI}.version": info.build_version,
-        f"{OCI}.revision": info.commit,
+        VERSION_LABEL: info.build_version,
+        REVISION_LABEL: info.commit,
         f"{OCI}.created": info.created,
         f"{OCI}.source": info.source,
         FEATURES_LABEL: ",".join(features),

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from python_on_whales import DockerException
 
+from sfctl.deploy.buildinfo import REVISION_LABEL, VERSION_LABEL
 from sfctl.deploy.converge import converge, settings_of
 from sfctl.deploy.deployment import (
     Deployment,
@@ -179,8 +180,8 @@ def target_images(deployment: Deployment, reference: str) -> tuple[ServiceImage,
             service=service,
             image=reference,
             image_id=project.image_id(reference),
-            version=inspected.get("org.opencontainers.image.version"),
-            commit=inspected.get("org.opencontainers.image.revision"),
+            version=inspected.get(VERSION_LABEL),
+            commit=inspected.get(REVISION_LABEL),
         )
         for service in ROLL_ORDER
     )

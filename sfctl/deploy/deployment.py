@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from sfctl.deploy.buildinfo import REVISION_LABEL, VERSION_LABEL
 from sfctl.deploy.compose_project import SERVICE_LABEL, ComposeProject, labels_of
 from sfctl.deploy.history import ServiceImage
 from sfctl.deploy.rollout import ROLL_ORDER
@@ -20,8 +21,6 @@ from sfctl.errors import SfctlError
 from sfctl.spec import Spec, load_spec
 
 DEPLOYMENT_FILE = "deployment.json"
-VERSION_LABEL = "org.opencontainers.image.version"
-REVISION_LABEL = "org.opencontainers.image.revision"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,11 +21,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sfctl.deploy.buildinfo import DIRTY, OCI, UNCOMMITTED, SourceState, build_info, tag_safe
+from sfctl.deploy.buildinfo import (
+    DIRTY,
+    REVISION_LABEL,
+    UNCOMMITTED,
+    VERSION_LABEL,
+    SourceState,
+    build_info,
+    tag_safe,
+)
 
 ImageStore = Literal["classic", "containerd"]
-VERSION_LABEL = f"{OCI}.version"
-REVISION_LABEL = f"{OCI}.revision"
 #: characters shown in the table: git's short commit, and `docker images`' IMAGE ID
 SHORT_COMMIT, SHORT_ID = 8, 12
 _MIN_PREFIX = 7  # a shorter commit prefix is too ambiguous to accept

@@ -17,6 +17,7 @@ from multiprocessing.process import BaseProcess
 from aiohttp import web
 
 from gateway.app import build_app
+from gateway.http_limits import GatewayRunner, HttpLimits
 from gateway.observability.logging import configure_from, follow_rotation
 from gateway.pipeline.state import STATE
 from gateway.settings import Settings
@@ -32,14 +33,21 @@ def _install_uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
-    app = build_app(settings)
-    runner = web.AppRunner(
+def app_runner(app: web.Application, *, shutdown_timeout_s: float) -> web.AppRunner:
+    """The runner every gateway process serves its app with (and the tests' gateway): parser limits
+    and parser refusals answered in our error JSON (gateway.http_limits)."""
+    return GatewayRunner(
         app,
+        limits=HttpLimits(),
         handler_cancellation=True,  # a client that disconnects cancels its upstream request
         access_log=None,
-        shutdown_timeout=settings.shutdown_timeout_s,
+        shutdown_timeout=shutdown_timeout_s,
     )
+
+
+async def serve(settings: Settings, *, reuse_port: bool = False) -> None:
+    app = build_app(settings)
+    runner = app_runner(app, shutdown_timeout_s=settings.shutdown_timeout_s)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_port=reuse_port, backlog=4096)
     await site.start()

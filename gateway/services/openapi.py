@@ -45,6 +45,8 @@ ERROR_DESCRIPTIONS = {
     "404": "No such resource",
     "409": "The resource is in a state that does not allow this",
     "413": "The request body is too large",
+    "414": "The request URI (path and query) is longer than the gateway accepts",
+    "431": "A request header field is too large, or there are too many of them",
     "503": "The service is not configured for this",
 }
 
@@ -73,8 +75,13 @@ def json_body(schema: JsonSchema) -> dict[str, Any]:
     return {"required": True, "content": json_content(schema)}
 
 
+# Any operation may answer these: the admin key check, and the HTTP parser's limits
+# (gateway.http_limits), which refuse a request before it reaches a route.
+EVERY_OPERATION_ERRORS = ("401", "414", "431")
+
+
 def errors(*statuses: str) -> dict[str, Any]:
-    """Error responses for an operation (401 is added to every operation by `document`)."""
+    """Error responses for an operation (`document` adds EVERY_OPERATION_ERRORS to each)."""
     return {status: {"$ref": f"#/components/responses/Error{status}"} for status in statuses}
 
 
@@ -85,7 +92,8 @@ def document(
     title: str = "Smartflow management API",
     version: str = "0",
 ) -> dict[str, Any]:
-    """The OpenAPI 3.1 document. Every operation needs the admin bearer key and may answer 401."""
+    """The OpenAPI 3.1 document. Every operation needs the admin bearer key and may answer 401;
+    any may answer 414 or 431 (a URI or header over the server's limits)."""
     paths: dict[str, dict[str, Any]] = {}
     for group in path_groups:
         for path, item in group.items():
@@ -95,7 +103,8 @@ def document(
                     raise ValueError(f"OpenAPI: {method.upper()} {path} is declared twice")
                 if method in METHODS:
                     responses = operation.setdefault("responses", {})
-                    responses.setdefault("401", errors("401")["401"])
+                    for status, response in errors(*EVERY_OPERATION_ERRORS).items():
+                        responses.setdefault(status, response)
                 merged[method] = operation
     components: dict[str, JsonSchema] = {"Error": ERROR_SCHEMA}
     for group_schemas in schemas:

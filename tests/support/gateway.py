@@ -13,6 +13,7 @@ from aiohttp import web
 
 from gateway.app import build_app
 from gateway.pipeline.state import STATE, GatewayState
+from gateway.server import app_runner
 from gateway.settings import load_settings
 
 ADMIN_KEY = "sf-admin-test-key-0123456789abcdef"
@@ -49,7 +50,7 @@ async def running_gateway(
         environment["SMARTFLOW_CONFIG"] = str(path)
     settings = load_settings(environment, service_type="all", host="127.0.0.1", port=0)
     app = build_app(settings)
-    runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=5)
+    runner = app_runner(app, shutdown_timeout_s=5)  # the server layer production runs
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

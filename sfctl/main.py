@@ -7,7 +7,7 @@ import sys
 import typer
 
 from sfctl import __version__, ui
-from sfctl.commands import bench, build, deploy, history, status, upgrade, verify
+from sfctl.commands import bench, build, deploy, history, kube_ops, status, upgrade, verify
 from sfctl.commands import init as init_commands
 from sfctl.commands import keys as keys_commands
 from sfctl.commands import render as render_commands
@@ -50,8 +50,9 @@ app.add_typer(deploy.app, name="deploy", rich_help_panel=DEPLOY)
 app.add_typer(upgrade.app, name="upgrade", rich_help_panel=DEPLOY)
 app.add_typer(upgrade.rollback_app, name="rollback", rich_help_panel=DEPLOY)
 app.add_typer(deploy.teardown_app, name="teardown", rich_help_panel=DEPLOY)
+app.add_typer(kube_ops.scale_app, name="scale", rich_help_panel=OPERATE)
 
-# what runs: one command per platform in each group (`compose` now, `k8s` to come)
+# what runs: one command per platform in each group (`compose`, `k8s`)
 app.add_typer(verify.app, name="verify", rich_help_panel=OPERATE)
 app.add_typer(status.app, name="status", rich_help_panel=OPERATE)
 app.add_typer(history.app, name="history", rich_help_panel=OPERATE)

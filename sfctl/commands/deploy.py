@@ -7,17 +7,18 @@ from pathlib import Path
 import typer
 
 from sfctl import ui
-from sfctl.commands import compose_run
+from sfctl.commands import compose_run, kube_release
 from sfctl.deploy import compose_ops, engine
 from sfctl.deploy.compose_ops import Hooks, Outcome
 from sfctl.deploy.deployment import Deployment, remember
 from sfctl.deploy.history import Action
 from sfctl.deploy.image import DEFAULT_BASE_IMAGE, BuildRequest, find_source_root
 from sfctl.deploy.lock import HeldLock
-from sfctl.errors import SfctlError
 
 app = typer.Typer(help="Deploy the stack the spec describes.", no_args_is_help=True)
 teardown_app = typer.Typer(help="Stop and remove a deployment.", no_args_is_help=True)
+app.command("k8s")(kube_release.deploy_k8s)
+teardown_app.command("k8s")(kube_release.teardown_k8s)
 
 
 @app.command("compose")
@@ -66,22 +67,14 @@ def deploy_compose(
 
 
 def _doctor_gate(dep: Deployment, force: bool) -> None:
-    from sfctl.deploy.preflight import errors, preflight
-    from sfctl.doctor.model import Severity
-    from sfctl.doctor.output import print_table
+    from sfctl.commands.doctor_gate import enforce
+    from sfctl.deploy.preflight import preflight
 
     with engine.engine_errors("sfctl doctor"):
         report = preflight(dep.spec, dep.env_file)
-    found = errors(report)
-    if not report.active:
-        ui.success("sfctl doctor: the rendered files are clean")
-        return
-    print_table(report, Severity.ERROR)
-    if found and not force:
-        raise SfctlError(
-            f"sfctl doctor found {found} error(s) in the rendered files (above): fix "
-            "sfctl.yaml, or pass --force to deploy anyway"
-        )
+    enforce(
+        report, title="sfctl doctor", what="the rendered files", fix="fix sfctl.yaml", force=force
+    )
 
 
 def _build(dep: Deployment, base_image: str, wheels_from: Path | None) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from sfctl import ui
+from sfctl.commands import kube_ops
 from sfctl.deploy.history import History, Record, Result, read_history
 from sfctl.deploy.state import DEFAULT_COMPOSE_DIR, compose_state_dir
 from sfctl.errors import SfctlError
@@ -18,6 +19,7 @@ app = typer.Typer(
     help="What was deployed, when, by whom, and how it went.",
     no_args_is_help=True,
 )
+app.command("k8s")(kube_ops.history_k8s)
 
 
 class Output(StrEnum):

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from sfctl import ui
-from sfctl.commands import compose_run
+from sfctl.commands import compose_run, kube_release
 from sfctl.deploy import compose_ops, engine
 from sfctl.deploy.history import Action
 from sfctl.deploy.image import DEFAULT_BASE_IMAGE, BuildRequest, find_source_root
@@ -18,6 +18,8 @@ from sfctl.errors import UsageError
 
 app = typer.Typer(help="Move a deployment to a new build, with no gap.", no_args_is_help=True)
 rollback_app = typer.Typer(help="Go back to an earlier release, with no gap.", no_args_is_help=True)
+app.command("k8s")(kube_release.upgrade_k8s)
+rollback_app.command("k8s")(kube_release.rollback_k8s)
 
 
 @app.command("compose")

@@ -10,7 +10,6 @@ from pathlib import Path
 from sfctl.doctor.collect_caddy import collect_caddyfile
 from sfctl.doctor.collect_compose import collect_compose
 from sfctl.doctor.engine import Report, diagnose
-from sfctl.doctor.model import Severity
 from sfctl.render.compose import render_compose
 from sfctl.spec import Spec
 
@@ -23,7 +22,3 @@ def preflight(spec: Spec, env_file: Path) -> Report:
         inventory = collect_compose(folder, env_file=env_file)
         inventory.merge(collect_caddyfile(folder / "Caddyfile"))
         return diagnose(inventory)
-
-
-def errors(report: Report) -> int:
-    return sum(1 for finding in report.active if finding.severity >= Severity.ERROR)

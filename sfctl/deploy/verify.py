@@ -146,7 +146,7 @@ class ContainerFacts:
 
 @dataclass(frozen=True, slots=True)
 class FieldCheck:
-    field: str  # version, label version, commit, label revision, features, image
+    field: str  # version, label version, commit, label revision, features, image, tag version
     expected: str | None
     observed: str | None
     match: bool | None  # None: not checked
@@ -254,7 +254,7 @@ def check_container(expected: Expected, facts: ContainerFacts, image: ExpectedIm
     if isinstance(facts.answer, VersionAnswer):
         checks += _answer_checks(expected, facts.answer)
     if facts.answer is not None:  # a gateway image: sfctl build labelled it
-        checks += _label_checks(expected, facts.image.labels)
+        checks += label_checks(expected, facts.image.labels)
     checks.append(check_image(image or ExpectedImage(), facts.image))
     return Row(facts.name, facts.service, tuple(checks), problem)
 
@@ -278,7 +278,8 @@ def _answer_checks(expected: Expected, answer: VersionAnswer) -> list[FieldCheck
     return checks
 
 
-def _label_checks(expected: Expected, labels: Mapping[str, str]) -> list[FieldCheck]:
+def label_checks(expected: Expected, labels: Mapping[str, str]) -> list[FieldCheck]:
+    """The image's `sfctl build` labels against the expected build."""
     return [
         _equal("label version", expected.label_version, labels.get(VERSION_LABEL)),
         _commit("label revision", expected.commit, labels.get(REVISION_LABEL)),
@@ -350,7 +351,7 @@ def table(report: Report) -> tuple[list[str], list[list[Cell]], list[str]]:
     for row in report.rows:
         cells = [
             Cell(row.container),
-            _cell(row, "version", "label version"),
+            _cell(row, "version", "label version", "tag version"),
             _cell(row, "commit", "label revision", short=SHORT_COMMIT),
             _cell(row, "image", short=SHORT_ID),
         ]

@@ -272,10 +272,10 @@ def split_manifests(rendered: dict[str, str]) -> list[tuple[str, dict[str, Any]]
     return objects
 
 
-def _namespace(spec: Spec) -> tuple[str, dict[str, Any]]:
+def namespace_manifest(spec: Spec) -> dict[str, Any]:
     """The release namespace, enforcing the `restricted` Pod Security Standard (every pod of the
     chart meets it)."""
-    obj: dict[str, Any] = {
+    return {
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
@@ -288,6 +288,10 @@ def _namespace(spec: Spec) -> tuple[str, dict[str, Any]]:
             },
         },
     }
+
+
+def _namespace(spec: Spec) -> tuple[str, dict[str, Any]]:
+    obj = namespace_manifest(spec)
     return yaml.safe_dump(obj, sort_keys=False), obj
 
 

@@ -370,8 +370,19 @@ class IngressSpec(_Model):
     annotations: dict[str, str] = Field(default_factory=dict)
 
 
+class AddOnSpec(_Model):
+    """A cluster add-on `sfctl deploy k8s` installs or upgrades before Smartflow. `install:
+    false` when the cluster already runs one (sfctl then only checks it is there); `chart_repo`
+    for a mirror (air-gapped clusters: or `sfctl deploy k8s --charts-from DIR`)."""
+
+    install: bool = True
+    chart_repo: str | None = Field(default=None, pattern=r"^https?://\S+$")  # None: upstream
+
+
 class KubernetesSpec(_Model):
     namespace: DnsLabel = "smartflow"
+    cert_manager: AddOnSpec = Field(default_factory=AddOnSpec)
+    ingress_nginx: AddOnSpec = Field(default_factory=AddOnSpec)
     node_pool: NodePoolSpec = Field(default_factory=NodePoolSpec)
     external_traffic_policy: Literal["Local", "Cluster"] = "Local"
     dns_ndots: int = Field(default=2, ge=1, le=15)

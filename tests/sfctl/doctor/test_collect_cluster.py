@@ -247,7 +247,7 @@ def test_forbidden_is_one_line(api: tuple[FakeKubeAPI, str], tmp_path: Path) -> 
     with pytest.raises(SfctlError) as caught:
         collect_cluster(kubeconfig(tmp_path, server), None)
     assert str(caught.value) == (
-        f"forbidden to list ValidatingWebhookConfiguration: {message}; doctor needs get/list on it"
+        f"forbidden to list ValidatingWebhookConfiguration: {message}; sfctl needs list on it"
     )
     assert caught.value.exit_code == 2
 

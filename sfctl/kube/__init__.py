@@ -1,0 +1,1 @@
+"""Kubernetes: deploy, wait, verify and inspect Smartflow releases."""

@@ -38,13 +38,19 @@ def history_k8s(
             raise SfctlError(
                 f"release {where.release} is not installed in namespace {where.target.namespace}"
             )
-        tags = {r.revision: image_of(releases.values(where.release, r.revision)) for r in revisions}
+        recorded = {r.revision: releases.recorded(where.release, r.revision) for r in revisions}
+    images = {rev: image_of(values) for rev, (values, _) in recorded.items()}
+    described = {rev: text for rev, (_, text) in recorded.items()}
     if output is Output.json:
         ui.emit_json(
             {
                 "release": where.release,
                 "namespace": where.target.namespace,
-                "revisions": [r.to_json() | {"image": tags[r.revision]} for r in revisions],
+                "revisions": [
+                    r.to_json()
+                    | {"image": images[r.revision], "description": described[r.revision]}
+                    for r in revisions
+                ],
             }
         )
         return
@@ -54,8 +60,8 @@ def history_k8s(
             f"{r.updated:%Y-%m-%d %H:%M}" if r.updated else "-",
             r.status,
             r.chart_version,
-            _tag(tags[r.revision]),
-            r.description or "-",
+            _tag(images[r.revision]),
+            described[r.revision] or "-",
         ]
         for r in revisions
     ]

@@ -15,7 +15,7 @@ from sfctl.errors import SfctlError, UsageError
 from sfctl.kube.api import api_client
 from sfctl.kube.flow import ReleaseChange, WaitOptions, last_deployed
 from sfctl.kube.manifest_diff import ObjectChange
-from sfctl.kube.release import Releases
+from sfctl.kube.release import MAX_HISTORY, Releases
 
 
 def deploy_k8s(
@@ -230,8 +230,9 @@ def _rollback_target(history: list[Any], revision: int | None) -> int:
         return int(earlier.revision)
     if revision not in kept:
         raise SfctlError(
-            f"revision {revision} of {current.name} is not kept (Helm keeps the last "
-            f"{len(kept)}: {', '.join(map(str, kept))}); `sfctl history k8s` lists them"
+            f"revision {revision} of {current.name} is not kept (kept: "
+            f"{', '.join(map(str, kept))}; sfctl keeps the last {MAX_HISTORY}); "
+            "`sfctl history k8s` lists them"
         )
     return revision
 

@@ -86,10 +86,33 @@ def api_client(kubeconfig: Path | None, context: str | None) -> Any:
                 persist_config=False,
             )
     except (ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as exc:
-        where = str(kubeconfig) if kubeconfig else "the default kubeconfig"
-        raise SfctlError(f"cannot load {where}: {one_line(str(exc))}", exit_code=2) from None
+        raise SfctlError(_load_error(kubeconfig, str(exc)), exit_code=2) from None
     configuration.retries = False
     return client.ApiClient(configuration)
+
+
+def _load_error(kubeconfig: Path | None, detail: str) -> str:
+    """Which file was read (kubectl's order), and the way out when there is none."""
+    import os
+
+    if kubeconfig is not None:
+        where = str(kubeconfig)
+    elif os.environ.get("KUBECONFIG"):
+        where = f"$KUBECONFIG ({os.environ['KUBECONFIG']})"
+    else:
+        where = "~/.kube/config"
+    paths = (
+        [kubeconfig]
+        if kubeconfig
+        else [
+            Path(p).expanduser()
+            for p in os.environ.get("KUBECONFIG", "~/.kube/config").split(":")
+            if p
+        ]
+    )
+    if not any(p.expanduser().is_file() for p in paths):
+        return f"no kubeconfig at {where}: pass --kubeconfig FILE, or set KUBECONFIG"
+    return f"cannot load the kubeconfig {where}: {one_line(detail)}"
 
 
 def _in_cluster() -> bool:

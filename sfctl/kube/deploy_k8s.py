@@ -224,10 +224,18 @@ def _would(obj: dict[str, Any], live: dict[str, Any] | None) -> str:
         before = ((live.get("metadata") or {}).get("annotations") or {}).get(DATA_DIGEST)
         after = obj["metadata"]["annotations"][DATA_DIGEST]
         return "unchanged" if before == after else "would change (values differ)"
-    wanted_labels = obj["metadata"].get("labels") or {}
-    live_labels = (live.get("metadata") or {}).get("labels") or {}
-    same = all(live_labels.get(k) == v for k, v in wanted_labels.items())
-    return "unchanged" if same else "would be updated"
+    wanted = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
+    wanted["metadata"] = {"labels": obj["metadata"].get("labels") or {}}
+    return "unchanged" if _contains(live, wanted) else "would be updated"
+
+
+def _contains(live: Any, wanted: Any) -> bool:
+    """Every field sfctl applies has the value it would apply (fields the server defaults or
+    other managers own are not sfctl's to compare)."""
+    if isinstance(wanted, dict):
+        live = {} if live is None else live  # an absent map holds no fields, like an empty one
+        return isinstance(live, dict) and all(_contains(live.get(k), v) for k, v in wanted.items())
+    return bool(live == wanted)
 
 
 def _existing_secret(spec: Spec, api: Any) -> None:

@@ -159,6 +159,14 @@ class Releases:
             raw = self._config.get_values(name, revision=revision)
         return dict(raw) if isinstance(raw, dict) else {}
 
+    def recorded(self, name: str, revision: int) -> tuple[dict[str, Any], str]:
+        """A revision's user-supplied values and its description (`helm get all`)."""
+        with self._errors("get"):
+            raw = self._config.get_all(name, revision=revision)
+        values = raw.get("config")
+        info = raw.get("info") or {}
+        return (dict(values) if isinstance(values, dict) else {}), str(info.get("description", ""))
+
     def manifest(self, name: str, revision: int | None = None) -> str:
         with self._errors("status"):
             raw = self._config.status(name, revision=revision)

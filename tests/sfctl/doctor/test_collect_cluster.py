@@ -274,9 +274,9 @@ def test_unreachable_cluster(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("setup", "context", "fragment"),
     [
-        ("missing", None, "cannot load"),
+        ("missing", None, "no kubeconfig at "),
         ("valid", "no-such-context", "no-such-context"),
-        ("garbage", None, "cannot load"),
+        ("garbage", None, "cannot load the kubeconfig "),
     ],
 )
 def test_bad_kubeconfig(tmp_path: Path, setup: str, context: str | None, fragment: str) -> None:
@@ -290,6 +290,18 @@ def test_bad_kubeconfig(tmp_path: Path, setup: str, context: str | None, fragmen
     assert fragment in str(caught.value)
     assert "\n" not in str(caught.value)
     assert caught.value.exit_code == 2
+
+
+def test_no_kubeconfig_anywhere_says_how_to_name_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    with pytest.raises(SfctlError) as caught:
+        collect_cluster(None, None)
+    assert str(caught.value) == (
+        f"no kubeconfig at $KUBECONFIG ({tmp_path / 'absent'}): pass --kubeconfig FILE, "
+        "or set KUBECONFIG"
+    )
 
 
 def test_without_the_kubernetes_client(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -293,6 +293,7 @@ def test_dry_run_prints_what_would_change_and_changes_nothing(setup: Setup) -> N
     deployed(setup)
     spec = yaml.safe_load(setup.spec.read_text())
     spec["image"]["tag"] = "1.1.0"
+    spec["acme_email"] = "certs@example.org"
     setup.spec.write_text(yaml.safe_dump(spec))
     (setup.spec.parent / ".env").write_text(
         "ADMIN_API_KEY=sk-admin-rotated-9876543210\n"
@@ -302,6 +303,8 @@ def test_dry_run_prints_what_would_change_and_changes_nothing(setup: Setup) -> N
     out = planned.stdout
     assert planned.returncode == 0, planned.stderr + out
     assert "Secret smartflow-secrets: would change (values differ)" in out
+    assert "ClusterIssuer letsencrypt-prod: would be updated" in out
+    assert "Namespace smartflow: unchanged" in out
     assert "cert-manager: no change" in out
     assert f"+ image: {IMAGE}:1.1.0" in " ".join(out.split()) or f"{IMAGE}:1.1.0" in out
     assert "sk-admin-rotated" not in out + planned.stderr

@@ -159,6 +159,7 @@ class FakeApiServer:
     async def _start_site(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.on_response_prepare.append(self._stamp_date)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
@@ -166,6 +167,13 @@ class FakeApiServer:
         server: Any = site._server
         assert server is not None
         self.port = int(server.sockets[0].getsockname()[1])
+
+    async def _stamp_date(self, request: web.Request, response: web.StreamResponse) -> None:
+        """`Date` is the cluster's simulated clock, the one its timestamps come from, as a real
+        API server's Date agrees with its own creationTimestamps."""
+        from email.utils import format_datetime
+
+        response.headers["Date"] = format_datetime(self.hooks.now(), usegmt=True)
 
     def stop(self) -> None:
         loop, runner = self._loop, self._runner

@@ -358,3 +358,39 @@ def test_teardown_removes_the_release_and_its_secrets_and_keeps_the_data(setup: 
     assert "data volumes are kept" in result.stdout + result.stderr
     again = setup.sfctl("teardown", "k8s")
     assert again.returncode == 0 and "was not installed" in again.stdout + again.stderr
+
+
+def test_doctor_errors_on_the_live_cluster_stop_the_deploy_unless_forced(setup: Setup) -> None:
+    setup.cluster.apply(
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": "legacy-policy"},
+            "webhooks": [
+                {
+                    "name": "validate.legacy.example.com",
+                    "timeoutSeconds": 30,
+                    "admissionReviewVersions": ["v1"],
+                    "sideEffects": "None",
+                    "clientConfig": {"url": "https://legacy.example.com/validate"},
+                    "rules": [
+                        {
+                            "apiGroups": [""],
+                            "apiVersions": ["v1"],
+                            "operations": ["CREATE"],
+                            "resources": ["configmaps"],
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+    stopped = setup.deploy()
+    message = " ".join((stopped.stdout + stopped.stderr).split())
+    assert stopped.returncode == 1, message
+    assert "webhook-timeout" in message and "timeoutSeconds 30" in message
+    assert "sfctl doctor --upgrade found 1 error(s) in the cluster" in message
+    assert setup.releases("cert-manager", "cert-manager") == []  # nothing was changed
+    forced = setup.deploy("--force")
+    assert forced.returncode == 0, forced.stderr + forced.stdout
+    assert setup.releases("smartflow", "smartflow")

@@ -126,7 +126,7 @@ def collect_cluster(
     except Unreachable as exc:
         server = api.configuration.host
         raise SfctlError(
-            f"cannot reach the Kubernetes API at {server}: {exc}", exit_code=2
+            f"cannot reach the Kubernetes API at {server}: {exc.detail}", exit_code=2
         ) from None
     finally:
         api.close()

@@ -52,8 +52,13 @@ class ApiError(SfctlError):
         self.server_message = server_message
 
 
-class Unreachable(Exception):
-    """The API server did not answer (refused, timed out, TLS failed)."""
+class Unreachable(SfctlError):
+    """The API server did not answer (refused, timed out, TLS failed). Callers that know
+    which server it was say so with `detail`; uncaught, it is still one line and exit 2."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"cannot reach the Kubernetes API: {detail}", exit_code=2)
+        self.detail = detail
 
 
 class NotServed(Exception):

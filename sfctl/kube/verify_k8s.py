@@ -461,7 +461,7 @@ def release_pod_json(client: Any, namespace: str, release: str) -> list[dict[str
 
 def cluster_errors(target: KubeTarget, exc: Unreachable) -> SfctlError:
     where = f"context {target.context}" if target.context else "the current context"
-    return SfctlError(f"cannot reach the Kubernetes API ({where}): {exc}", exit_code=2)
+    return SfctlError(f"cannot reach the Kubernetes API ({where}): {exc.detail}", exit_code=2)
 
 
 def docker_labels() -> Labels:

@@ -244,3 +244,37 @@ def test_the_diff_names_creates_updates_and_deletes_and_never_a_secret_value() -
 
 def test_the_same_manifest_is_no_change() -> None:
     assert diff_manifests(INSTALLED_MANIFEST, INSTALLED_MANIFEST) == []
+
+
+def test_a_cluster_lost_mid_wait_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """The rollout wait reads through the same API layer as the doctor; a server that stops
+    answering must not surface as an internal error."""
+    from sfctl.kube.api import api_client
+    from sfctl.kube.cluster_read import ClusterReader
+
+    from support.procs import free_port
+
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {"name": "c", "cluster": {"server": f"http://127.0.0.1:{free_port()}"}}
+                ],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    api = api_client(config, None)
+    try:
+        with pytest.raises(SfctlError) as caught:
+            ClusterReader(api, "smartflow").snapshot("smartflow")
+    finally:
+        api.close()
+    assert caught.value.exit_code == 2
+    assert str(caught.value).startswith("cannot reach the Kubernetes API: ")
+    assert "\n" not in str(caught.value)

@@ -65,6 +65,11 @@ def _supervise(settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["build-models"]:  # the one subcommand: the embedders' files, ahead of time
+        from gateway.cache.model_build import main as build_models
+
+        return build_models(argv[1:])
     args = _parser().parse_args(argv)
     try:
         settings = _settings(args)

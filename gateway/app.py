@@ -9,6 +9,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway.backends import open_backends, replica_name
+from gateway.cache.admin import CacheAdmin
+from gateway.cache.setup import open_metacache, shared_admin_store
+from gateway.cache.shadow import ShadowChecker
 from gateway.core.pricing import PriceTable
 from gateway.observability.audit import AuditSink
 from gateway.observability.metrics import GatewayMetrics
@@ -16,14 +19,15 @@ from gateway.observability.tracing import build_tracer
 from gateway.pipeline.auth import AdminKeyAuth
 from gateway.pipeline.keyauth import KeyAuthenticator
 from gateway.pipeline.state import STATE, GatewayState
-from gateway.services import audit_api, common, compliance, ops_api, proxy
+from gateway.services import audit_api, cache_api, common, compliance, ops_api, proxy
 from gateway.services.audit_api import AUDIT_STORE
 from gateway.settings import Settings, SettingsError
 from gateway.store import sqlite
-from gateway.store.perf_board import RedisPerfBoard, publish_forever
+from gateway.store.perf_board import CACHE_BOARD, RedisPerfBoard, publish_forever
 from gateway.store.perf_board import stop as stop_task
 
 DATA_PLANE = ("proxy", "all")
+REDIS = web.AppKey("smartflow_redis", object)  # the shared-mode client, None when embedded
 AUDIT_SPILL = "audit-spill.jsonl"
 PERF_EVERY_S = 5.0
 
@@ -65,6 +69,7 @@ async def _backends(app: web.Application) -> AsyncIterator[None]:
                 admin=state.auth if settings.service_type == "all" else None,
             )
             backends.key_events.subscribe(state.key_auth.invalidate)
+        app[REDIS] = backends.redis
         if backends.redis is not None:
             board = RedisPerfBoard(backends.redis)
             state.perf_board = board
@@ -81,6 +86,40 @@ async def _backends(app: web.Application) -> AsyncIterator[None]:
             await state.background.drain(timeout_s=10.0)  # pending settlements
             await sink.close()  # flushes (or spills) every queued audit record
             state.audit = None
+
+
+async def _response_cache(app: web.Application) -> AsyncIterator[None]:
+    """The MetaCache on a data-plane service; its management face on the api-server."""
+    state = app[STATE]
+    settings = state.settings
+    redis = app.get(REDIS)
+    board = RedisPerfBoard(redis, board=CACHE_BOARD, field="cache") if redis else None
+    if settings.service_type not in DATA_PLANE:
+        if settings.cache.enabled and redis is not None:
+            store = shared_admin_store(settings, redis)
+            state.cache_admin = CacheAdmin(local=None, board=board, shared_purge=store.purge)
+        yield
+        return
+    async with open_metacache(settings, state.metrics, redis) as cache:
+        publisher = None
+        if cache is not None:
+            state.cache = cache
+            state.cache_admin = CacheAdmin(local=cache, board=board)
+            if settings.cache.shadow_rate > 0:
+                state.cache_shadow = ShadowChecker(
+                    settings.cache.shadow_rate, cache.stats, state.metrics
+                )
+            if board is not None:
+                publisher = asyncio.create_task(
+                    publish_forever(board, replica_name(), cache.snapshot, PERF_EVERY_S)
+                )
+        try:
+            yield
+        finally:
+            if publisher is not None:
+                await stop_task(publisher)
+            await state.background.drain(timeout_s=10.0)  # pending cache writes
+            state.cache = state.cache_shadow = state.cache_admin = None
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -124,11 +163,13 @@ def build_app(settings: Settings) -> web.Application:
         proxy.setup(app)
     if service in (*DATA_PLANE, "api-server"):
         app.cleanup_ctx.append(_backends)
+        app.cleanup_ctx.append(_response_cache)
     if service in ("api-server", "all"):
         from gateway.services import api_server
 
-        api_server.setup(app, extra_paths=[ops_api.OPENAPI_PATHS])
+        api_server.setup(app, extra_paths=[ops_api.OPENAPI_PATHS, cache_api.OPENAPI_PATHS])
         api_server.add_admin_routes(app, ops_api.ROUTES)
+        api_server.add_admin_routes(app, cache_api.ROUTES)
         audit_api.add_routes(app)
     if service in ("compliance", "all"):
         compliance.setup(app)

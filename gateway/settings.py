@@ -55,6 +55,35 @@ class LogFileSettings:
     backups: int = 5
 
 
+EmbedderKind = Literal["onnx", "static", "http", "none"]
+EMBEDDER_KINDS: tuple[EmbedderKind, ...] = ("onnx", "static", "http", "none")
+SidecarApi = Literal["tei", "openai"]
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSettings:
+    """MetaCache (SMARTFLOW_CACHE_*). Names follow seed 002's cache settings (TTL, capacity)."""
+
+    enabled: bool = True  # SMARTFLOW_CACHE: off disables every phase (x-smartflow-cache: bypass)
+    semantic: bool = True  # SMARTFLOW_CACHE_SEMANTIC: phase 4 on when an embedder is available
+    ttl_s: float = 86_400.0  # SMARTFLOW_CACHE_TTL_SECS
+    max_entries: int = 10_000  # SMARTFLOW_CACHE_MAX_CAPACITY, per namespace
+    local_max_entries: int = 50_000  # SMARTFLOW_CACHE_LOCAL_MAX_ENTRIES: phase 1's LRU, in all
+    max_entry_bytes: int = 1_000_000  # SMARTFLOW_CACHE_MAX_ENTRY_BYTES: larger answers not kept
+    # SMARTFLOW_CACHE_EMBEDDER: onnx (all-MiniLM-L6-v2 via onnxruntime), static (distilled from
+    # it), http (a sidecar: TEI /embed or OpenAI-compatible /v1/embeddings), none (exact only).
+    # None: onnx when its model is built, else none.
+    embedder: EmbedderKind | None = None
+    embedder_url: str | None = None  # SMARTFLOW_CACHE_EMBEDDER_URL (http)
+    embedder_api: SidecarApi = "tei"  # SMARTFLOW_CACHE_EMBEDDER_API
+    embedder_model: str | None = None  # SMARTFLOW_CACHE_EMBEDDER_MODEL (openai API's model)
+    embedder_key_env: str | None = None  # SMARTFLOW_CACHE_EMBEDDER_KEY_ENV: names the env var
+    model_dir: Path | None = None  # SMARTFLOW_MODEL_DIR; None: <data dir>/models
+    ann_threshold: int = 20_000  # SMARTFLOW_CACHE_ANN_THRESHOLD: exact search below, ANN above
+    shadow_rate: float = 0.0  # SMARTFLOW_CACHE_SHADOW_RATE: share of semantic hits re-asked
+    max_temperature: float | None = 1.0  # SMARTFLOW_CACHE_MAX_TEMPERATURE ("none": no bound)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     service_type: ServiceType
@@ -70,6 +99,7 @@ class Settings:
     mcp_gateway_enabled: bool = False
     rate_limit_requests_per_hour: int | None = None
     semantic_cache_threshold: float = 0.90
+    cache: CacheSettings = field(default_factory=CacheSettings)
     compliance_timeout_secs: float = 8.0
     max_body_bytes: int = 50 * 1024 * 1024
     shutdown_timeout_s: float = 30.0
@@ -201,6 +231,58 @@ def _features(config: GatewayConfig, env: Mapping[str, str], mcp: bool) -> tuple
     return tuple(features)
 
 
+def _embedder(env: Mapping[str, str]) -> EmbedderKind | None:
+    raw = env.get("SMARTFLOW_CACHE_EMBEDDER", "").strip().lower()
+    if not raw:
+        return None
+    for known in EMBEDDER_KINDS:
+        if raw == known:
+            return known
+    raise SettingsError(
+        f"SMARTFLOW_CACHE_EMBEDDER={raw!r} is unknown: use one of {', '.join(EMBEDDER_KINDS)}"
+    )
+
+
+def _cache_settings(env: Mapping[str, str]) -> CacheSettings:
+    embedder = _embedder(env)
+    url = env.get("SMARTFLOW_CACHE_EMBEDDER_URL") or None
+    if embedder == "http" and url is None:
+        raise SettingsError(
+            "SMARTFLOW_CACHE_EMBEDDER=http needs SMARTFLOW_CACHE_EMBEDDER_URL (the sidecar's base "
+            "URL, e.g. http://tei:8080)"
+        )
+    api = env.get("SMARTFLOW_CACHE_EMBEDDER_API", "tei").strip().lower()
+    if api not in ("tei", "openai"):
+        raise SettingsError(f"SMARTFLOW_CACHE_EMBEDDER_API={api!r} is unknown: use tei or openai")
+    shadow = _number(env, "SMARTFLOW_CACHE_SHADOW_RATE", 0.0)
+    if shadow > 1:
+        raise SettingsError("SMARTFLOW_CACHE_SHADOW_RATE must be between 0 and 1")
+    raw_temperature = env.get("SMARTFLOW_CACHE_MAX_TEMPERATURE", "").strip().lower()
+    max_temperature = (
+        None if raw_temperature == "none" else _number(env, "SMARTFLOW_CACHE_MAX_TEMPERATURE", 1.0)
+    )
+    model_dir = env.get("SMARTFLOW_MODEL_DIR") or None
+    return CacheSettings(
+        enabled=_bool(env, "SMARTFLOW_CACHE", True),
+        semantic=_bool(env, "SMARTFLOW_CACHE_SEMANTIC", True),
+        ttl_s=_number(env, "SMARTFLOW_CACHE_TTL_SECS", 86_400.0, minimum=1),
+        max_entries=int(_number(env, "SMARTFLOW_CACHE_MAX_CAPACITY", 10_000, minimum=1)),
+        local_max_entries=int(_number(env, "SMARTFLOW_CACHE_LOCAL_MAX_ENTRIES", 50_000, minimum=1)),
+        max_entry_bytes=int(
+            _number(env, "SMARTFLOW_CACHE_MAX_ENTRY_BYTES", 1_000_000, minimum=1024)
+        ),
+        embedder=embedder,
+        embedder_url=url,
+        embedder_api="openai" if api == "openai" else "tei",
+        embedder_model=env.get("SMARTFLOW_CACHE_EMBEDDER_MODEL") or None,
+        embedder_key_env=env.get("SMARTFLOW_CACHE_EMBEDDER_KEY_ENV") or None,
+        model_dir=Path(model_dir) if model_dir else None,
+        ann_threshold=int(_number(env, "SMARTFLOW_CACHE_ANN_THRESHOLD", 20_000, minimum=1)),
+        shadow_rate=shadow,
+        max_temperature=max_temperature,
+    )
+
+
 def _service_type(value: str) -> ServiceType:
     for known in SERVICE_TYPES:
         if value == known:
@@ -258,6 +340,7 @@ def load_settings(
         if rph_raw
         else None,
         semantic_cache_threshold=threshold,
+        cache=_cache_settings(env),
         compliance_timeout_secs=_number(env, "COMPLIANCE_TIMEOUT_SECS", 8.0),
         max_body_bytes=int(
             _number(env, "SMARTFLOW_MAX_BODY_BYTES", 50 * 1024 * 1024, minimum=1024)

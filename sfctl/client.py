@@ -23,6 +23,8 @@ from sfctl.local_record import LocalGateway
 from sfctl.spec import CliEnvironment
 
 KEYS = "/api/enterprise/vkeys"
+CACHE_STATS = "/api/metacache/stats"
+CACHE_PURGE = "/api/metacache/purge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,13 @@ class AdminClient:
 
     def key_budget(self, key_id: str) -> dict[str, Any]:
         return self._call("GET", _key_path(key_id, "budget"))
+
+    def cache_stats(self) -> dict[str, Any]:
+        return self._call("GET", CACHE_STATS)
+
+    def purge_cache(self, namespace: str | None, model: str | None) -> dict[str, Any]:
+        """Both None: every entry (the caller asks first)."""
+        return self._call("POST", CACHE_PURGE, json={"namespace": namespace, "model": model})
 
     def openapi(self) -> dict[str, Any]:
         return self._call("GET", "/api/openapi.json")

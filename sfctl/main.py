@@ -8,6 +8,7 @@ import typer
 
 from sfctl import __version__, ui
 from sfctl.commands import bench, build, deploy, history, kube_ops, status, upgrade, verify
+from sfctl.commands import cache as cache_commands
 from sfctl.commands import init as init_commands
 from sfctl.commands import keys as keys_commands
 from sfctl.commands import render as render_commands
@@ -40,6 +41,7 @@ LOCAL, DEPLOY, OPERATE, TEST = "Run locally", "Deploy", "Operate", "Test and mea
 app.command("up", rich_help_panel=LOCAL)(up_commands.up)
 app.command("down", rich_help_panel=LOCAL)(up_commands.down)
 app.add_typer(keys_commands.app, name="keys", rich_help_panel=OPERATE)
+app.add_typer(cache_commands.app, name="cache", rich_help_panel=OPERATE)
 
 # the deployment spec, what is rendered from it, and the Compose lifecycle
 app.command("init", rich_help_panel=DEPLOY)(init_commands.init)

@@ -52,6 +52,9 @@ class AuditRecord:
     client_ip: str | None = None
     error_code: str | None = None
     prompt: str | None = None
+    # a cache hit: what answering it upstream took at the time (tokens) and cost (USD)
+    tokens_saved: int = 0
+    usd_saved: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in FIELDS}

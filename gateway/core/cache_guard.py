@@ -36,197 +36,57 @@ from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import pairwise
 from typing import Final
 
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-def _numbered(text: str, start: int = 0, step: int = 1) -> dict[str, int]:
-    return {word: start + step * i for i, word in enumerate(text.split())}
-
-
-def _table(spec: str) -> dict[str, str]:
-    """'a b: x | c: y' -> {a: x, b: x, c: y}."""
-    out = {}
-    for entry in spec.split("|"):
-        words, _, value = entry.partition(": ")
-        out.update(dict.fromkeys(words.split(), value.strip()))
-    return out
-
-
-_MONTHS: Final = {name: int(number) for name, number in _table(
-    "january jan: 1 | february feb: 2 | march mar: 3 | april apr: 4 | may: 5 | june jun: 6 | july"
-    " jul: 7 | august aug: 8 | september sep sept: 9 | october oct: 10 | november nov: 11 |"
-    " december dec: 12").items()}  # fmt: skip
-_VERB_MONTHS: Final = _words("may march mar")  # months only next to a date word or capitalised
-_WEEKDAYS: Final = _table(
-    "monday mondays mon: monday | tuesday tuesdays tue tues: tuesday | wednesday wednesdays wed:"
-    " wednesday | thursday thursdays thu thur thurs: thursday | friday fridays fri: friday |"
-    " saturday saturdays: saturday | sunday sundays: sunday"
+from gateway.core.cache_guard_words import (
+    ARTICLES,
+    AUXILIARIES,
+    BENEFICIARY,
+    COMMON_CAPS,
+    COORDINATION,
+    CURRENCY,
+    DATE_TRIGGERS,
+    DAY_WORDS,
+    DEFAULT_SCOPE,
+    ENGLISH,
+    FILLER,
+    FOREIGN,
+    GRAMMAR,
+    GROUPS,
+    KIN,
+    MONTHS,
+    N_T,
+    NEGATIONS,
+    NOT_ONE,
+    NOUN_ALIASES,
+    NUMBER_CLASS,
+    NUMBER_VALUE,
+    PERIODS,
+    PHRASAL,
+    POLARITY,
+    POSSESSIVES,
+    REFERENCES,
+    RELATIONS,
+    RELATIVE,
+    ROLES,
+    S_IS,
+    SCALES,
+    SCOPE,
+    STOPWORDS,
+    SUBJECTS,
+    SUBORDINATORS,
+    TITLE_WORDS,
+    VERB_CONTEXT,
+    VERB_MONTHS,
+    WEEKDAYS,
+    WORK,
+    same_word,
+    stem,
 )
-_DAY_WORDS: Final = _table(
-    "today: rel:today | tonight: rel:tonight | tomorrow tmrw tomorrows: rel:tomorrow |"
-    " yesterday: rel:yesterday | weekend weekends: rel:weekend | weekday weekdays: rel:weekday |"
-    " morning mornings: tod:morning | afternoon afternoons: tod:afternoon | evening evenings:"
-    " tod:evening | night nights overnight: tod:night | noon midday: time:12:00 | midnight:"
-    " time:0:00 | summer: season:summer | winter: season:winter | autumn: season:autumn |"
-    " daily: freq:daily | weekly: freq:weekly | monthly: freq:monthly | yearly annually annual:"
-    " freq:yearly | hourly: freq:hourly | quarterly: freq:quarterly"
-)
-_RELATIVE: Final = _words("this next last coming past previous following")
-_PERIODS: Final = _words("week month year quarter weekend day morning afternoon evening night")
-_DATE_TRIGGERS: Final = frozenset(_WEEKDAYS) | set(_DAY_WORDS) | _RELATIVE | set(_MONTHS)
-_UNITS: Final = _numbered(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen"
-)
-_TENS: Final = _numbered("twenty thirty forty fifty sixty seventy eighty ninety", 20, 10)
-_SCALES: Final = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
-_ORDINALS: Final = _numbered(
-    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
-    "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth",
-    1,
-) | {word[:-1] + "ieth": value for word, value in _TENS.items()}
-_NUMBER_CLASS: Final = {"hundred": "hundred", "dozen": "dozen"} | {  # see `_parse_number`
-    word: kind for kind, words in (("unit", _UNITS), ("tens", _TENS), ("scale", _SCALES),
-    ("ord", _ORDINALS)) for word in words}  # fmt: skip
-_NUMBER_VALUE: Final = _UNITS | _TENS | _ORDINALS
-_GRAMMAR: Final = _words(  # "previous>next" classes `_parse_number` accepts ("" is the start)
-    ">unit tens>unit hundred>unit scale>unit and>unit >tens hundred>tens scale>tens and>tens "
-    ">hundred unit>hundred tens>hundred a>hundred >scale unit>scale tens>scale hundred>scale "
-    "a>scale >dozen unit>dozen a>dozen >ord tens>ord hundred>ord scale>ord and>ord"
-)
-_NOT_ONE: Final = _words(  # "which one", "the one", "no one", "one of": not a count
-    "the this that which each every any no some another other same only last next first new old "
-    "right wrong little big such a"
-)
-_CURRENCY: Final = _table(
-    "$ usd dollar dollars buck bucks: USD | € eur euro euros: EUR | £ gbp: GBP | ¥ jpy yen: JPY"
-    " | ₹ inr rupee rupees: INR | chf franc francs: CHF | cad: CAD | aud: AUD | cent cents: cent"
-)
-_NOUN_ALIASES: Final = _table(
-    "people persons: person | children: child | men: man | women: woman | feet: foot | teeth:"
-    " tooth | mice: mouse | s sec secs: second | min mins: minute | h hr hrs: hour | d: day | wk"
-    " wks: week | mo: month | y yr yrs: year | kg kgs kilo kilos kilograms: kilogram | g grams:"
-    " gram | mg milligrams: milligram | km kms kilometers kilometres kilometre: kilometer | cm:"
-    " centimeter | mm: millimeter | lb lbs pounds: pound | ml: milliliter | l litres litre"
-    " liters: liter | mi miles: mile | ft: foot"
-)
-_RELATIONS: Final = _words(  # "my partner's account": whose, when said with a possessive
-    "partner spouse wife husband child kid son daughter parent mother father mom mum dad brother "
-    "sister friend boss manager colleague coworker employer employee client customer company team "
-    "family roommate landlord tenant user admin neighbor neighbour doctor teacher student owner "
-    "member organization business someone somebody everyone people children baby guest patient"
-)
-_NEGATIONS: Final = _words("not no never none nothing nobody nowhere neither nor unable")
-_N_T: Final = {"ca": "can", "wo": "will", "sha": "shall", "ai": "be"}  # can't won't shan't ain't
-_S_IS: Final = _words("it that what there here he she who where when how why let this")  # it's
-_ROLES: Final = _table("from: from | to into onto towards toward: to | than: than")
-_ARTICLES: Final = _words("the a an")
-_SUBORDINATORS: Final = _words("if when whenever while because although though unless whereas")
-_COORDINATION: Final = _words("and or nor & vs versus plus the a an both either neither between")
-_SCOPE: Final = _table(
-    "my mine myself: me | we us our ours ourselves: us | your yours yourself yourselves: you |"
-    " they them their theirs themselves: them | he him his himself: him | she her hers herself:"
-    " her | companies corporate: company | teams: team | partners: partner | org organisation"
-    " organizations organisations: organization | all every each everyone everybody everything:"
-    " all | any anyone anybody: any"
-) | {word: word for word in _words(
-    "company team organization department family household enterprise business workspace "
-    "personal shared joint partner only both")}  # fmt: skip
-_STOPWORDS: Final = _words(
-    "a an the and or but if then so of to in on at by for with without from into onto over under "
-    "about as is are was were be been being am do does did doing have has had having can could "
-    "may might must shall should will would i me my mine you your yours he him his she her hers "
-    "it its we us our they them their this that these those what which who whom whose when where "
-    "why how there here not no yes please thanks thank hi hello hey dear ok okay sir madam mr mrs "
-    "ms dr also just very too more most some any all each every both either neither than such "
-    "same other another let lets get got make like want need know tell give show find help "
-    "explain describe list compare write"
-)
-_ENGLISH: Final = _STOPWORDS - _words("a an in on no so me he hi ok okay dr mr list also")
-_FOREIGN: Final = _words(  # frequent words of other languages, not of English
-    "el la los las del que qué cómo por para con una es está mi su de le les des du est et pour "
-    "avec une mon ma mes pas der die das und ist wie ich mein nicht il lo gli per che è com você "
-    "não är och jag het"
-)
-_TITLE_WORDS: Final = _STOPWORDS - {"i"}  # capitalised mid-sentence: Title Case
-_COMMON_CAPS: Final = _words("i i'm i've i'd i'll ok okay am pm hi hello hey dear please thanks")
-_AXES: Final = """
-session: log_in sign_in login logon signin = log_out sign_out logout logoff signout = sign_up
-signup; power: turn_on switch_on power_on plug_in = turn_off switch_off power_off unplug shut_down;
-opt: opt_in optin = opt_out optout; check: check_in checkin clock_in = check_out checkout clock_out;
-zoom: zoom_in scale_up = zoom_out scale_down; open: open reopen = close shut closure; with: with =
-without; time: before earlier prior previously within = after later afterwards; change: increase
-raise rise rose risen grow grew grown boost up = decrease reduce lower cut drop fall fell fallen
-shrink shrank decline down; trade: buy bought purchase = sell sold; gain: gain win won profit earn
-earned = lose lost loss; membership: add insert include attach = remove delete exclude detach erase;
-permission: enable activate allow permit unblock = disable deactivate block deny forbid prohibit ban
-disallow; decision: accept approve confirm grant = reject decline refuse deny; run: start begin
-began begun launch resume = stop end finish halt terminate quit pause suspend; subscription:
-subscribe renew = unsubscribe cancel; install: install = uninstall; link: connect link = disconnect
-unlink; lock: lock = unlock; transfer: upload = download; crypt: encrypt encode compress zip =
-decrypt decode decompress unzip; flow: push = pull; give: send sent give gave given lend lent =
-receive get got gotten borrow; port: import = export; money: deposit = withdraw withdrew withdrawal;
-ledger: debit = credit; charge: charge pay = refund; travel: arrive arrival arrivals inbound
-incoming = depart departure departures outbound outgoing; extreme: max maximum most highest largest
-biggest longest tallest = min minimum least lowest smallest shortest; amount: more greater larger
-bigger longer higher above over exceed = less fewer smaller shorter below under; price: cheap
-cheaper cheapest inexpensive affordable = expensive costly pricier priciest; speed: fast faster
-fastest quick quicker quickly = slow slower slowest slowly; heat: hot warm warmer warmest heat
-heating = cold colder coldest cool cooler cooling freeze; quality: good better best positive benefit
-advantage = bad worse worst negative harm harmful disadvantage; safety: safe safely secure legal =
-unsafe dangerous insecure illegal risky; possibility: possible able = impossible unable;
-availability: available = unavailable; validity: valid = invalid; truth: true correct = false
-incorrect wrong; need: required mandatory necessary = optional unnecessary; visibility: public
-visible = private hidden invisible; place: internal inside indoor indoors = external outside outdoor
-outdoors; position: first = last final; age: old older oldest = new newer newest latest recent;
-side: left = right; ns: north northern = south southern; ew: east eastern = west western; grade:
-upgrade = downgrade; sex: male man men boy boys = female woman women girl girls; result: pass passed
-succeed succeeded success successful = fail failed failure unsuccessful; staff: hire hired employ
-onboard = fire fired dismiss dismissed layoff; enrol: join enroll enrol register = leave quit
-unenroll unregister; agree: agree = disagree; state: online = offline; sync: sync synchronous =
-async asynchronous; io: input read = output write; case: uppercase = lowercase; region: domestic
-local = international foreign global; size: big large huge = small tiny; timing: early = late;
-level: full = empty; length: long longer longest tall taller tallest = short shorter shortest; life:
-alive = dead; wet: wet = dry; follow: follow = unfollow; mute: mute = unmute; include: inclusive =
-exclusive; expand: expand maximize = collapse minimize; modal: can could may might = should must
-ought need; person: adult adults = child children kid kids minor minors infant infants baby babies
-"""
-
-
-def _axes(spec: str) -> dict[str, tuple[tuple[str, str], ...]]:
-    """word (or `verb_particle`) -> ((axis, pole), ...); a word may sit on several axes."""
-    out: dict[str, set[tuple[str, str]]] = {}
-    for entry in " ".join(spec.split()).split(";"):  # "axis: plus words = minus words; ..."
-        axis, _, poles = entry.strip().partition(":")
-        for pole, words in enumerate(poles.split("=")):
-            for word in words.split():
-                verb, _, particle = word.partition("_")
-                for form in _inflections(verb) if len(word) > 3 and len(verb) > 2 else (verb,):
-                    key = f"{form}_{particle}" if particle else form
-                    out.setdefault(key, set()).add((axis, "+-~"[pole]))
-    return {word: tuple(sorted(poles)) for word, poles in out.items()}
-
-
-def _inflections(word: str) -> Iterable[str]:
-    yield from (word, word + "s", word + "es", word + "ed", word + "d", word + "ing")
-    if word.endswith("e"):
-        yield word[:-1] + "ing"
-    if word.endswith("y"):
-        yield from (word[:-1] + "ies", word[:-1] + "ied")
-    if len(word) > 2 and word[-1] not in "aeiouwy" and word[-2] in "aeiou":
-        yield from (word + word[-1] + "ed", word + word[-1] + "ing")
-
-
-_POLARITY: Final = _axes(_AXES)
-_PHRASAL: Final = frozenset(key.partition("_")[0] for key in _POLARITY if "_" in key)
-
 
 _MONTH_RE: Final = (  # "may" and "march" are verbs too: as months next to a number, capitalised
-    "|".join(sorted(set(_MONTHS) - _VERB_MONTHS, key=len, reverse=True))
+    "|".join(sorted(set(MONTHS) - VERB_MONTHS, key=len, reverse=True))
     + "|(?-i:May|March|Mar|MAY|MARCH|MAR)"
 )
 _NUM: Final = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
@@ -271,14 +131,13 @@ _AFTER_NUMBER: Final = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 _READ: Final = (  # the words `_read_words` looks at; it skips the others
-    {"a"}
-    | set(_NUMBER_CLASS)
-    | _DATE_TRIGGERS
-    | set(_POLARITY)
-    | _PHRASAL
-    | set(_SCOPE)
-    | set(_ROLES)
-)
+    {"a"} | set(NUMBER_CLASS) | DATE_TRIGGERS | set(POLARITY) | PHRASAL | set(SCOPE) | set(ROLES)
+    | set(KIN) | REFERENCES | WORK
+)  # fmt: skip
+_FREE: Final = re.compile(r"\bat no (?:extra |additional )?(?:cost|charge)\b", re.IGNORECASE)
+_NOT_CONTENT: Final = STOPWORDS | FILLER | {"\x00"}
+_DETERMINERS: Final = ARTICLES | POSSESSIVES
+_TODAY: Final = frozenset({"rel:today"})  # "so slow today": a mere intensifier without other dates
 _DIGITS: Final = re.compile(r"\d+")
 Span = tuple[int, int]
 _SPACE: Final = re.compile(r"[^\S\n]+")  # newlines end sentences: kept
@@ -303,12 +162,15 @@ class TextFeatures:
     polarity: frozenset[tuple[str, str]]  # (axis, pole)
     scope: frozenset[str]
     language: str  # "en", "other" or "" (cannot tell)
+    content: frozenset[str] = frozenset()  # the stems of the words that say what is asked
+    nouns: frozenset[str] = frozenset()  # those of them used as nouns
 
 
 @dataclass(frozen=True, slots=True)
 class Mismatch:
     """One disagreement: the check (numbers, counts, dates, identifiers, entities, entity_order,
-    roles, negation, polarity, scope) and what only the query or only the cached text has."""
+    roles, negation, polarity, scope, language, substitution) and what only the query or only the
+    cached text has."""
 
     check: str
     query: tuple[str, ...]  # what only the query has
@@ -355,10 +217,10 @@ def _value(digits: str, scale: int = 1) -> str:
 
 def _noun(word: str | None) -> str | None:
     """The noun a number counts, singular ("3 tickets" -> ticket, "5 min" -> minute)."""
-    if not word or word in _STOPWORDS or word in _NUMBER_CLASS:
+    if not word or word in STOPWORDS or word in NUMBER_CLASS:
         return None
     plural = len(word) > 3 and word.endswith("s") and not word.endswith("ss")
-    return _NOUN_ALIASES.get(word) or (word[:-1] if plural else word)
+    return NOUN_ALIASES.get(word) or (word[:-1] if plural else word)
 
 
 def _next_noun(text: str, at: int) -> str | None:
@@ -372,7 +234,7 @@ def _hour(hour: str, minute: str | None, half: str | None) -> str:
 
 
 def _date(year: str | None, month: str | int, day: str | None) -> str:
-    m = month if isinstance(month, int) else _MONTHS[month.lower()]
+    m = month if isinstance(month, int) else MONTHS[month.lower()]
     return f"date:{int(year) if year else '*'}-{m}-{int(day) if day else '*'}"
 
 
@@ -396,7 +258,7 @@ def _chunk(m: re.Match[str], text: str, start: int, end: int, scan: _Scan) -> Sp
     elif kind == "unit":
         scan.number(_value(g("unum")), "", _noun(g("uunit").lower()))
     elif kind == "money":
-        return _amount(text, (start, end), g("mnum"), scan, _CURRENCY[g("sym")])
+        return _amount(text, (start, end), g("mnum"), scan, CURRENCY[g("sym")])
     elif kind == "num" and g("pct"):
         scan.number(_value(g("sign") + g("nnum")), "%")
     elif kind == "num" and g("sign"):
@@ -435,16 +297,16 @@ def _amount(text: str, span: Span, digits: str, scan: _Scan, currency: str = "")
     """A number with what may follow it (percent, scale, currency) or precede it (USD)."""
     start, end = span
     if not currency and (code := _BEFORE_CODE.search(text, max(0, start - 5), start)):
-        currency, start = _CURRENCY[code.group("c").lower()], code.start("c")
+        currency, start = CURRENCY[code.group("c").lower()], code.start("c")
     scale = 1
     if after := _AFTER_NUMBER.match(text, end):
         end = after.end()
-        scale = _SCALES.get((after.group("scale") or "").lower(), 1)
+        scale = SCALES.get((after.group("scale") or "").lower(), 1)
         word = (after.group("cur") or after.group("cur2") or "").lower()
         if after.group("pct"):
             currency = "%"
         elif word:
-            currency = _CURRENCY.get(word, _CURRENCY.get(word.rstrip("s"), ""))
+            currency = CURRENCY.get(word, CURRENCY.get(word.rstrip("s"), ""))
     noun = None if currency else _next_noun(text, end)
     scan.number(_value(digits, scale), currency, noun)
     return start, end
@@ -495,17 +357,17 @@ def _tokenize(residual: str) -> _Words:
             word, _, suffix = word.partition("'")
             if suffix == "t" and word.endswith("n"):  # can't, don't, won't
                 negations += 1
-                word = _N_T.get(word[:-1], word[:-1])
-            elif suffix == "s" and word not in _S_IS:
+                word = N_T.get(word[:-1], word[:-1])
+            elif suffix == "s" and word not in S_IS:
                 out.possessive.add(len(words))
         elif word == "cannot":
             negations += 1
             word = "can"
         elif piece == "&":
             word = "and"
-        if word in _NEGATIONS:
+        if word in NEGATIONS:
             negations += 1
-        elif word in _SUBORDINATORS and words:
+        elif word in SUBORDINATORS and words:
             clause += 1
         words.append(word)
         raws.append(piece)
@@ -522,21 +384,21 @@ def _parse_number(words: list[str], i: int) -> tuple[int, int, bool]:
     last, j, n = "", i, len(words)
     while j < n:
         word, following = words[j], words[j + 1] if j + 1 < n else ""
-        kind = _NUMBER_CLASS.get(word)
-        if kind is None or f"{last}>{kind}" not in _GRAMMAR:
-            if word == "and" and last in ("hundred", "scale") and following in _NUMBER_CLASS:
+        kind = NUMBER_CLASS.get(word)
+        if kind is None or f"{last}>{kind}" not in GRAMMAR:
+            if word == "and" and last in ("hundred", "scale") and following in NUMBER_CLASS:
                 last, j = "and", j + 1
                 continue
-            if word == "a" and not last and following in ("hundred", "dozen", *_SCALES):
+            if word == "a" and not last and following in ("hundred", "dozen", *SCALES):
                 last, j = "a", j + 1
                 continue
             break
         if kind == "scale":
-            total, current = total + (current or 1) * _SCALES[word], 0
+            total, current = total + (current or 1) * SCALES[word], 0
         elif kind in ("hundred", "dozen"):
             current = (current or 1) * (100 if kind == "hundred" else 12)
         else:
-            current += _NUMBER_VALUE[word]
+            current += NUMBER_VALUE[word]
         last, j = "unit" if kind == "dozen" else kind, j + 1
         if kind == "ord":
             break
@@ -547,7 +409,7 @@ def _number_words(words: list[str], i: int, scan: _Scan) -> int:
     """Read the number words at word i into `scan`; returns the index after them."""
     j, value, ordinal = _parse_number(words, i)
     previous, following = words[i - 1] if i else "", words[j] if j < len(words) else ""
-    one = j - i == 1 and words[i] == "one" and (previous in _NOT_ONE or not _noun(following))
+    one = j - i == 1 and words[i] == "one" and (previous in NOT_ONE or not _noun(following))
     if j == i or one:
         return j
     if ordinal:
@@ -555,7 +417,7 @@ def _number_words(words: list[str], i: int, scan: _Scan) -> int:
     elif following in ("percent", "pct") or (following, words[j + 1 : j + 2]) == ("per", ["cent"]):
         scan.number(str(value), "%")
     else:
-        kind = _CURRENCY.get(following, "")
+        kind = CURRENCY.get(following, "")
         scan.number(str(value), kind, None if kind else _noun(following))
     return j
 
@@ -563,30 +425,30 @@ def _number_words(words: list[str], i: int, scan: _Scan) -> int:
 def _date_word(w: _Words, i: int) -> str | None:
     word = w.words[i]
     following = w.words[i + 1] if i + 1 < len(w.words) else ""
-    if word in _WEEKDAYS:
-        return "day:" + _WEEKDAYS[word]
-    if word in _DAY_WORDS:
-        return _DAY_WORDS[word]
-    if word in _RELATIVE and (following in _PERIODS or following in _WEEKDAYS):
-        return f"rel:{word} {_WEEKDAYS.get(following, following)}"
+    if word in WEEKDAYS:
+        return "day:" + WEEKDAYS[word]
+    if word in DAY_WORDS:
+        return DAY_WORDS[word]
+    if word in RELATIVE and (following in PERIODS or following in WEEKDAYS):
+        return f"rel:{word} {WEEKDAYS.get(following, following)}"
     named = w.raws[i][0].isupper() and not w.initial[i]  # "in May", not "May I"
-    if word in _MONTHS and (word not in _VERB_MONTHS or named):
-        return f"month:{_MONTHS[word]}"
+    if word in MONTHS and (word not in VERB_MONTHS or named):
+        return f"month:{MONTHS[word]}"
     return None
 
 
 def _name_at(w: _Words, i: int) -> bool:
     raw = w.raws[i]
     inner = len(raw) > 1 and any(c.isupper() for c in raw[1:])  # acronyms, iPhone
-    if not (raw[0].isupper() or inner) or raw.lower() in _COMMON_CAPS:
+    if not (raw[0].isupper() or inner) or raw.lower() in COMMON_CAPS:
         return False
-    return w.words[i] not in _STOPWORDS and (inner or not w.initial[i])  # a sentence's first word
+    return w.words[i] not in STOPWORDS and (inner or not w.initial[i])  # a sentence's first word
 
 
 def _entities(w: _Words, skip: set[int]) -> set[str]:
     """Runs of capitalised words, not function or date words; none in Title Case or SHOUTING."""
     caps = [i for i, raw in enumerate(w.raws) if not raw.islower() and raw != "\x00"]
-    function_words = [i for i in caps if not w.initial[i] and w.words[i] in _TITLE_WORDS]
+    function_words = [i for i in caps if not w.initial[i] and w.words[i] in TITLE_WORDS]
     shouting = len(caps) >= 3 and all(raw.isupper() for raw in w.raws if raw != "\x00")
     if not caps or shouting or len(function_words) >= 2:
         return set()
@@ -605,36 +467,90 @@ def _read_words(w: _Words, scan: _Scan) -> list[str]:
     """Number words, date words, polarity and scope into `scan`; returns each word's role."""
     words, n = w.words, len(w.words)
     roles = [""] * n
-    i = 0
+    i, reference = 0, -1
     while i < n:
         word = words[i]
         if word not in _READ and i not in w.possessive:
             i += 1
             continue
-        if (word in _NUMBER_CLASS or word == "a") and (j := _number_words(words, i, scan)) > i:
+        if (word in NUMBER_CLASS or word == "a") and (j := _number_words(words, i, scan)) > i:
             scan.used.update(range(i, j))
             i = j
             continue
-        if word in _DATE_TRIGGERS and (date := _date_word(w, i)):
+        if word in DATE_TRIGGERS and (date := _date_word(w, i)):
             scan.dates.add(date)
             scan.used.add(i)
-        scan.polarity.update(_POLARITY.get(word, ()))
-        if word in _PHRASAL and i + 1 < n:  # log in, turn off
-            scan.polarity.update(_POLARITY.get(f"{word}_{words[i + 1]}", ()))
-        if word in _SCOPE:
-            scan.scope.add(_SCOPE[word])
-        if i in w.possessive and word in _RELATIONS:
-            scan.scope.add("of:" + (_noun(word) or word))
-        if word in _ROLES:
-            k = i + 1
-            while k < n and words[k] in _ARTICLES:
-                k += 1
+        if word in POLARITY:
+            _poles(w, i, reference == i, scan)
+        if word in PHRASAL and i + 1 < n:  # log in, turn off
+            scan.polarity.update(POLARITY.get(f"{word}_{words[i + 1]}", ()))
+        if word in REFERENCES:  # "before departure": departure is when, not what is asked
+            reference = _skip(words, i + 1, ARTICLES | POSSESSIVES)
+        if word in SCOPE and not (word == "all" and i and words[i - 1] == "at"):  # "at all"
+            scan.scope.add(SCOPE[word])
+        if word in KIN or word in WORK or i in w.possessive:
+            _whose(w, i, scan)
+        if word in ROLES:
+            k = _skip(words, i + 1, ARTICLES)
             if k < n and w.clauses[k] == w.clauses[i]:
-                roles[k] = _ROLES[word]
-                if words[k] not in _STOPWORDS and words[k] != "\x00":
-                    scan.tagged.add((words[k], _ROLES[word]))
+                roles[k] = ROLES[word]
+                if words[k] not in STOPWORDS and words[k] != "\x00":
+                    scan.tagged.add((words[k], ROLES[word]))
         i += 1
     return roles
+
+
+def _skip(words: list[str], k: int, skipped: Collection[str]) -> int:
+    while k < len(words) and words[k] in skipped:
+        k += 1
+    return k
+
+
+def _poles(w: _Words, i: int, reference: bool, scan: _Scan) -> None:
+    """The axes of word i. A modal after its subject states ("I can smell gas", "before I can
+    see"): only a modal that asks counts ("Can I", "What should I", "Do I need"). A word
+    after before / after / until is a reference point, on axes of its own ("before departure")."""
+    poles = POLARITY[w.words[i]]
+    before = w.words[i - 1] if i else ""
+    if before in SUBJECTS and (i < 2 or w.words[i - 2] not in AUXILIARIES):
+        poles = tuple(pole for pole in poles if pole[0] != "modal")
+    if reference:
+        poles = tuple(("ref:" + axis, pole) for axis, pole in poles)
+    scan.polarity.update(poles)
+
+
+def _whose(w: _Words, i: int, scan: _Scan) -> None:
+    """Scope from a person: "my mother", "for someone", "on behalf of a client", "my partner's"
+    ("the company's" is the group); "my work laptop" = "my company laptop"."""
+    words, word = w.words, w.words[i]
+    before = words[i - 1] if i else ""
+    if word in WORK:
+        following = words[i + 1] if i + 1 < len(words) else "\x00"
+        if (before in POSSESSIVES or before in ARTICLES) and following not in STOPWORDS | {"\x00"}:
+            scan.scope.add("company")
+        return
+    if i in w.possessive and word in RELATIONS and word not in GROUPS:
+        scan.scope.add("of:" + KIN.get(word, _noun(word) or word))
+    if word in KIN and (
+        before in POSSESSIVES
+        or before in BENEFICIARY
+        or (before in ARTICLES and i > 1 and words[i - 2] in BENEFICIARY)
+    ):
+        scan.scope.add("of:" + KIN[word])
+
+
+def _content(w: _Words, used: set[int]) -> tuple[frozenset[str], frozenset[str]]:
+    """The stems of the words that say what is asked, and of those used as nouns: not right
+    after a subject, modal or "to" ("I reset", "to lower"), nor -ed / -ing after no article."""
+    out, nouns, before = set(), set(), ""
+    for i, word in enumerate(w.words):
+        if word not in _NOT_CONTENT and len(word) > 1 and i not in used:
+            out.add(root := stem(word))
+            verb = not before or before in VERB_CONTEXT or before.endswith("ly")
+            if not verb and (before in _DETERMINERS or not word.endswith(("ed", "ing"))):
+                nouns.add(root)
+        before = word
+    return frozenset(out), frozenset(nouns)
 
 
 def analyze(text: str) -> TextFeatures:
@@ -651,8 +567,11 @@ def analyze(text: str) -> TextFeatures:
         text = _LINKS.sub(" \x00 ", text)
     if _DIGITS.search(text):
         text = _scan_numbers(text, scan)
+    if " no " in text:
+        text = _FREE.sub("free", text)  # "at no cost": not a negation
     w = _tokenize(text)
     roles = _read_words(w, scan)
+    content, nouns = _content(w, scan.used)
     return TextFeatures(
         numbers=tuple(sorted(scan.numbers)),
         counted=tuple(sorted(scan.counted)),
@@ -667,12 +586,20 @@ def analyze(text: str) -> TextFeatures:
         polarity=frozenset(scan.polarity),
         scope=frozenset(scan.scope),
         language=_language(w.words),
+        content=content,
+        nouns=nouns,
     )
 
 
 def _language(words: list[str]) -> str:
-    english, foreign = sum(w in _ENGLISH for w in words), sum(w in _FOREIGN for w in words)
-    return "other" if foreign >= 2 and not english else "en" if english and not foreign else ""
+    """ "other" when words of other languages outweigh English ones, or no English word stands
+    next to letters English does not use; "en" when only English ones; else "" (cannot tell)."""
+    english, foreign = sum(w in ENGLISH for w in words), sum(w in FOREIGN for w in words)
+    if foreign >= 2 and foreign >= 2 * english:
+        return "other"
+    if not english and (foreign or len(words) >= 3) and not "".join(words).isascii():
+        return "other"
+    return "en" if english and not foreign else ""
 
 
 def _grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
@@ -720,7 +647,7 @@ def _order(f: TextFeatures, names: Iterable[str]) -> list[tuple[tuple[str, ...],
             continue
         last_end = end
         groups = clauses.setdefault(f.clauses[start], [])
-        if groups and all(w in _COORDINATION for w in f.words[groups[-1][0] : start]):
+        if groups and all(w in COORDINATION for w in f.words[groups[-1][0] : start]):
             groups[-1] = (end, groups[-1][1] | {name})
         else:
             groups.append((end, {name}))
@@ -735,14 +662,36 @@ def _names(found: list[Mismatch], query: TextFeatures, cached: TextFeatures) -> 
     if not (names := query.entities | cached.entities):
         return
     q_text, c_text = (" " + " ".join(f.words) + " " for f in (query, cached))
-    in_q = {name for name in names if f" {name} " in q_text}
-    in_c = {name for name in names if f" {name} " in c_text}
+    in_q = {name for name in names if f" {name} " in q_text or _spelled(name, query.words)}
+    in_c = {name for name in names if f" {name} " in c_text or _spelled(name, cached.words)}
     if in_q != in_c:
         found.append(Mismatch("entities", tuple(sorted(in_q - in_c)), tuple(sorted(in_c - in_q))))
     if len(shared := in_q & in_c) >= 2:
         q, c = _order(query, shared), _order(cached, shared)
         if q != c:
             found.append(Mismatch("entity_order", tuple(map(str, q)), tuple(map(str, c))))
+
+
+def _spelled(name: str, words: tuple[str, ...]) -> bool:
+    """The name written otherwise: "Wi-Fi" / "wifi", "SharePoint" / "share point", or an
+    acronym of the words ("OS" / "operating system")."""
+    compact, n = name.replace(" ", ""), len(words)
+    for i in range(n):
+        if words[i][0] == compact[0] and compact.startswith(words[i]):
+            joined = words[i]
+            for k in range(i + 1, min(i + 4, n)):
+                if joined == compact:
+                    break
+                joined += words[k]
+            if joined == compact:
+                return True
+    if " " in name or not 2 <= len(name) <= 4:
+        return False
+    for i in range(n - len(name) + 1):
+        run = words[i : i + len(name)]
+        if run[0] not in STOPWORDS and all(w[0] == c for w, c in zip(run, name, strict=True)):
+            return True
+    return False
 
 
 def _roles(found: list[Mismatch], query: TextFeatures, cached: TextFeatures) -> None:
@@ -774,21 +723,52 @@ def _polarity(found: list[Mismatch], query: TextFeatures, cached: TextFeatures) 
         found.append(Mismatch("polarity", only_q, only_c))
 
 
+def _scope(found: list[Mismatch], query: TextFeatures, cached: TextFeatures) -> None:
+    """The same scope, where a group word written apart ("team mate") counts as the compound
+    the other text has ("teammate")."""
+    q, c = query.scope - DEFAULT_SCOPE, cached.scope - DEFAULT_SCOPE
+    if q == c:
+        return
+    only_q = {s for s in q - c if not _compound(s, query.words, cached.words)}
+    only_c = {s for s in c - q if not _compound(s, cached.words, query.words)}
+    if only_q or only_c:
+        found.append(Mismatch("scope", tuple(sorted(only_q)), tuple(sorted(only_c))))
+
+
+def _compound(word: str, words: tuple[str, ...], other: tuple[str, ...]) -> bool:
+    return word in GROUPS and any(a == word and a + b in other for a, b in pairwise(words))
+
+
+def _substitution(found: list[Mismatch], query: TextFeatures, cached: TextFeatures) -> None:
+    """The same content words but one on each side, and those two neither synonyms nor forms
+    or misspellings of one word: "savings" / "checking account", "gas" / "water leak"."""
+    only_q, only_c = query.content - cached.content, cached.content - query.content
+    if len(only_q) == 1 and len(only_c) == 1:
+        (a,), (b,) = only_q, only_c
+        if a in query.nouns and b in cached.nouns and not same_word(a, b):
+            found.append(Mismatch("substitution", (a,), (b,)))
+
+
 def compare(query: TextFeatures, cached: TextFeatures) -> GuardVerdict:
     """Every check; each disagreement with what only one side has."""
     found: list[Mismatch] = []
     _differ(found, "numbers", query.numbers, cached.numbers)
     _counts(found, query, cached)
-    _differ(found, "dates", query.dates, cached.dates)
+    q_dates, c_dates = query.dates, cached.dates
+    if not (q_dates and c_dates) or not (q_dates - _TODAY and c_dates - _TODAY):
+        q_dates, c_dates = q_dates - _TODAY, c_dates - _TODAY  # "so slow today" / "so slow"
+    _differ(found, "dates", q_dates, c_dates)
     _differ(found, "identifiers", query.identifiers, cached.identifiers)
     _names(found, query, cached)
     _roles(found, query, cached)
     if query.negations != cached.negations:
         found.append(Mismatch("negation", (str(query.negations),), (str(cached.negations),)))
     _polarity(found, query, cached)
-    _differ(found, "scope", query.scope, cached.scope)
+    _scope(found, query, cached)
     if query.language != cached.language and query.language and cached.language:
         found.append(Mismatch("language", (query.language,), (cached.language,)))
+    if not found:  # a swapped word nothing above explains
+        _substitution(found, query, cached)
     return GuardVerdict(tuple(found))
 
 

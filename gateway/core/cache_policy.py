@@ -38,8 +38,12 @@ Responses (not stored):
 - `status`: anything but 200; `error`: a 200 whose body is an error object.
 - `upstream_no_store`: the upstream sent `Cache-Control: no-store` or `private` (the cache is
   shared by every key of a namespace: a shared cache in HTTP's terms).
-- `truncated`: `finish_reason: length` / `stop_reason: max_tokens` (or the context window ran
-  out): a cut-off answer is usually retried, and a stored one would be served cut off again.
+- `truncated`: Anthropic's `model_context_window_exceeded`: the conversation outgrew the model,
+  an accident of this request, not an answer to it.
+  An answer cut off at the client's own limit (`finish_reason: length`, `stop_reason:
+  max_tokens`) IS stored: the limit is part of the key, so it is served only to the same request
+  with the same limit, which the model would cut off the same way (a client that wants more
+  raises the limit, a different key). Load tests with small `max_tokens` depend on this.
 - `content_filter`: `finish_reason: content_filter` / Anthropic's `refusal` stop; `refusal`:
   an OpenAI `message.refusal`. A refusal can be a moderation hiccup: cached, it sticks.
 - `tool_calls`: the answer asks the client to run tools. A tool call is a plan for side effects
@@ -104,13 +108,11 @@ class ResponseDecision:
 
 _LIVE_TOOL_PREFIXES: Final = ("web_search", "web_fetch", "code_execution")
 _OPENAI_BAD_FINISH: Final = {
-    "length": Reason.TRUNCATED,
     "content_filter": Reason.CONTENT_FILTER,
     "tool_calls": Reason.TOOL_CALLS,
     "function_call": Reason.TOOL_CALLS,
 }
 _ANTHROPIC_BAD_STOP: Final = {
-    "max_tokens": Reason.TRUNCATED,
     "model_context_window_exceeded": Reason.TRUNCATED,
     "refusal": Reason.CONTENT_FILTER,
     "tool_use": Reason.TOOL_CALLS,

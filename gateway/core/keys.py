@@ -55,6 +55,29 @@ class KeyLimits(_Model):
     max_parallel: int | None = Field(default=None, ge=1, description="Requests in flight")
 
 
+CacheMode = Literal["on", "exact", "off"]
+
+
+class KeyCache(_Model):
+    """How the response cache treats a key's requests. Defaults suit most keys."""
+
+    mode: CacheMode = Field(
+        default="on", description="on: every phase; exact: no semantic phase; off: no cache"
+    )
+    namespace: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Entries are shared only within a namespace; default: the team, else the key",
+    )
+    cache_tool_calls: bool = Field(
+        default=False, description="Store and serve answers that call tools (read-only tools)"
+    )
+    any_temperature: bool = Field(
+        default=False, description="Cache requests above the gateway's temperature bound"
+    )
+
+
 class VirtualKey(_Model):
     """The stored record. `key_hash` never leaves the gateway (see `public()`)."""
 
@@ -74,6 +97,15 @@ class VirtualKey(_Model):
     limits: KeyLimits = Field(default_factory=KeyLimits)
     metadata: dict[str, str] = Field(default_factory=dict)
     log_prompts: bool = False
+    cache: KeyCache = Field(default_factory=KeyCache)
+
+    def cache_namespace(self) -> str:
+        """Where this key's answers are cached: its own namespace, its team's, else its own."""
+        if self.cache.namespace is not None:
+            return "ns:" + self.cache.namespace
+        if self.team is not None:
+            return "team:" + self.team
+        return "key:" + self.id
 
     def refusal(self, now: float) -> str | None:
         """Why this key cannot be used now, or None."""
@@ -103,6 +135,7 @@ class KeyCreate(_Model):
     limits: KeyLimits = Field(default_factory=KeyLimits)
     metadata: dict[str, str] = Field(default_factory=dict)
     log_prompts: bool = False
+    cache: KeyCache = Field(default_factory=KeyCache)
 
     @field_validator("models")
     @classmethod
@@ -125,6 +158,7 @@ class KeyUpdate(_Model):
     limits: KeyLimits | None = None
     metadata: dict[str, str] | None = None
     log_prompts: bool | None = None
+    cache: KeyCache | None = None
 
 
 def build_key(
@@ -149,6 +183,7 @@ def build_key(
         limits=limits,
         metadata=request.metadata,
         log_prompts=request.log_prompts,
+        cache=request.cache,
     )
 
 
@@ -158,5 +193,7 @@ def apply_update(key: VirtualKey, update: KeyUpdate, now: float) -> VirtualKey:
         changes["models"] = tuple(changes["models"])
     if "limits" in changes and changes["limits"] is None:
         changes["limits"] = KeyLimits()
+    if "cache" in changes and changes["cache"] is None:
+        changes["cache"] = KeyCache()
     changes["updated_at"] = now
     return VirtualKey.model_validate({**key.model_dump(), **changes})

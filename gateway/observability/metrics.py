@@ -91,6 +91,37 @@ class GatewayMetrics:
         self.cache_misses = Counter(
             "smartflow_cache_misses_total", "Response cache misses", registry=r
         )
+        self.cache_bypassed = Counter(
+            "smartflow_cache_bypassed_total",
+            "Requests the response cache did not look up, by reason",
+            ("reason",),
+            registry=r,
+        )
+        self.cache_not_stored = Counter(
+            "smartflow_cache_not_stored_total",
+            "Answers the response cache did not keep, by reason",
+            ("reason",),
+            registry=r,
+        )
+        self.cache_stored = Counter(
+            "smartflow_cache_stored_total", "Answers written to the response cache", registry=r
+        )
+        self.cache_tokens_saved = Counter(
+            "smartflow_cache_tokens_saved_total",
+            "Upstream tokens (prompt and completion) not spent thanks to cache hits",
+            registry=r,
+        )
+        self.cache_usd_saved = Counter(
+            "smartflow_cache_usd_saved_total",
+            "Upstream spend in USD avoided by cache hits, at the original answers' prices",
+            registry=r,
+        )
+        self.cache_shadow = Counter(
+            "smartflow_cache_shadow_checks_total",
+            "Semantic hits re-asked upstream in shadow mode, by namespace and verdict",
+            ("namespace", "verdict"),
+            registry=r,
+        )
         self.embedding_duration = Histogram(
             "smartflow_embedding_duration_seconds",
             "Time to embed a prompt for the semantic cache",
@@ -135,6 +166,11 @@ class GatewayMetrics:
             self.tokens.labels(model, "prompt").inc(prompt)
         if completion is not None:
             self.tokens.labels(model, "completion").inc(completion)
+
+    def observe_cache_hit(self, phase: str, tokens: int, usd: float) -> None:
+        self.cache_hits.labels(phase).inc()
+        self.cache_tokens_saved.inc(tokens)
+        self.cache_usd_saved.inc(usd)
 
     def render(self) -> bytes:
         """The exposition text; under --workers, the sum over every worker process."""

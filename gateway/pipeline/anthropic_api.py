@@ -3,13 +3,14 @@ upstream, translated for an OpenAI-speaking one (streamed usage included)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
 
 from gateway.core import translate
 from gateway.core.errors import InvalidRequest
-from gateway.pipeline import gate
+from gateway.pipeline import cache_stage, gate
 from gateway.pipeline.body import read_json, require_list, require_model, stream_flag
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.endpoint import endpoint
@@ -36,10 +37,29 @@ async def messages(
     ctx.model = require_model(body)
     _validate(body)
     ctx.stream = stream_flag(body)
+    assert state.router is not None
+    ctx.metric_model = state.router.metric_label(ctx.model)
+    await gate.admit(ctx, state, caller, body)
+    hit = await cache_stage.look_up(request, ctx, state, body, "messages")
+    if hit is not None:
+
+        def reask(
+            fresh: RequestContext, fresh_body: dict[str, Any]
+        ) -> Awaitable[web.StreamResponse]:
+            return _upstream(None, fresh, state, fresh_body)
+
+        refetch = cache_stage.refetcher(ctx, body, reask)
+        return await cache_stage.answer_hit(request, ctx, state, hit, body=body, refetch=refetch)
+    return await _upstream(request, ctx, state, body)
+
+
+async def _upstream(
+    request: web.Request | None, ctx: RequestContext, state: GatewayState, body: dict[str, Any]
+) -> web.StreamResponse:
+    """Route the request and relay the answer (`request` is None for a shadow re-ask, which is
+    never streamed)."""
     router = state.router
     assert router is not None
-    ctx.metric_model = router.metric_label(ctx.model)
-    await gate.admit(ctx, state, caller, body)
 
     def build(deployment: Deployment, upstream_model: str) -> UpstreamRequest:
         provider = deployment.provider
@@ -67,7 +87,7 @@ async def messages(
         sent = await router.send(ctx, ctx.model, build)
     native = sent.deployment.provider.speaks("anthropic")
     message_id = "msg_" + ctx.request_id[4:]
-    if ctx.stream and sent.response.status < 400:
+    if ctx.stream and request is not None and sent.response.status < 400:
         translator = (
             None
             if native

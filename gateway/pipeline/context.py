@@ -8,10 +8,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from gateway.core.audit import CacheOutcome
 from gateway.core.keys import VirtualKey
 
 if TYPE_CHECKING:
     from gateway.pipeline.admission import Ticket
+    from gateway.pipeline.cache_stage import CacheTicket
 
 ClientWire = Literal["openai", "anthropic", "none"]
 
@@ -55,6 +57,10 @@ class RequestContext:
     response_headers: dict[str, str] = field(default_factory=dict)  # e.g. x-ratelimit-*
     prompt_text: str | None = None  # redacted, only when the key opted in to prompt logging
     body: dict[str, Any] | None = None  # the parsed request, for estimates made after the fact
+    cache: CacheOutcome = "bypass"  # the x-smartflow-cache header and the audit record's field
+    cache_ticket: CacheTicket | None = None  # set when the answer may be stored
+    tokens_saved: int = 0  # a hit: what the original answer took upstream
+    usd_saved: float = 0.0
 
     def elapsed_s(self) -> float:
         return time.perf_counter() - self.started
@@ -62,3 +68,16 @@ class RequestContext:
     def overhead_ms(self) -> float:
         """Time spent in the gateway so far, upstream waiting (and retry backoff) excluded."""
         return max(0.0, (self.elapsed_s() - self.upstream_s) * 1000.0)
+
+
+def shadow_context(ctx: RequestContext) -> RequestContext:
+    """A context for re-asking a cached request upstream in the background (shadow mode): no
+    key (nothing is charged or rate-limited), never streamed, nothing captured for the cache."""
+    fresh = RequestContext(ctx.request_id + "-shadow", ctx.route, ctx.wire, None)
+    fresh.model = ctx.model
+    fresh.metric_model = ctx.metric_model
+    return fresh
+
+
+def without_stream(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in ("stream", "stream_options")}

@@ -61,9 +61,11 @@ def audit_record(ctx: RequestContext, cost: float) -> AuditRecord:
         latency_ms=round(elapsed_ms, 3),
         upstream_ms=round(upstream_ms, 3),
         overhead_ms=round(max(0.0, elapsed_ms - upstream_ms), 3),
-        cache="bypass",
+        cache=ctx.cache,
         compliance=None,
         client_ip=ctx.client_ip,
         error_code=ctx.error_code,
         prompt=ctx.prompt_text,
+        tokens_saved=ctx.tokens_saved,
+        usd_saved=round(ctx.usd_saved, 8),
     )

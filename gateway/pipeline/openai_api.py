@@ -5,14 +5,16 @@ aside) and translated for an Anthropic one."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from gateway.cache.entry import CachedRoute
 from gateway.core import translate
 from gateway.core.errors import InvalidRequest
-from gateway.pipeline import gate
+from gateway.pipeline import cache_stage, gate
 from gateway.pipeline.body import read_json, require_list, require_model, stream_flag
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.endpoint import endpoint
@@ -100,12 +102,35 @@ async def _generate(
     body = await _start(request, ctx, state, "messages" if endpoint_name == "chat" else None)
     if endpoint_name == "completions" and "prompt" not in body:
         raise InvalidRequest("'prompt' is required", param="prompt")
+    route: CachedRoute = "chat" if endpoint_name == "chat" else "completions"
+    hit = await cache_stage.look_up(request, ctx, state, body, route)
+    if hit is not None:
+
+        def reask(
+            fresh: RequestContext, fresh_body: dict[str, Any]
+        ) -> Awaitable[web.StreamResponse]:
+            return _upstream(None, fresh, state, fresh_body, endpoint_name)
+
+        refetch = cache_stage.refetcher(ctx, body, reask)
+        return await cache_stage.answer_hit(request, ctx, state, hit, body=body, refetch=refetch)
+    return await _upstream(request, ctx, state, body, endpoint_name)
+
+
+async def _upstream(
+    request: web.Request | None,
+    ctx: RequestContext,
+    state: GatewayState,
+    body: dict[str, Any],
+    endpoint_name: Endpoint,
+) -> web.StreamResponse:
+    """Route the request and relay the answer (`request` is None for a shadow re-ask, which is
+    never streamed)."""
     with state.tracer.span("route", model=ctx.model):
         sent = await _router(state).send(ctx, ctx.model, _openai_request(body, endpoint_name, ctx))
     provider = sent.deployment.provider
     native = provider.speaks("openai")
     created = int(time.time())
-    if ctx.stream and sent.response.status < 400:
+    if ctx.stream and request is not None and sent.response.status < 400:
         translator: StreamTranslator | None = None
         if not native:
             stream_cls = (

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from gateway.core.errors import GatewayError, UpstreamUnavailable
 from gateway.core.sse import SSEEvent, SSEParser
+from gateway.pipeline import cache_stage
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.respond import error_body, json_response, smartflow_headers
 from gateway.pipeline.router import Sent
@@ -57,6 +58,7 @@ async def relay_whole(
         response.release()
     status = response.status
     if translate is None and (status >= 400 or not _wants_usage(raw)):
+        cache_stage.capture_whole(ctx, status, raw, response.headers)
         return json_response(ctx, status, raw)
     try:
         parsed = orjson.loads(raw)
@@ -72,9 +74,9 @@ async def relay_whole(
             f"provider {sent.deployment.provider.name} answered with JSON that is not an object"
         )
     record_usage(ctx, parsed.get("usage"))
-    if translate is None:
-        return json_response(ctx, status, raw)
-    return json_response(ctx, status, orjson.dumps(translate(parsed)))
+    answer = raw if translate is None else orjson.dumps(translate(parsed))
+    cache_stage.capture_whole(ctx, status, answer, response.headers)
+    return json_response(ctx, status, answer)
 
 
 def _wants_usage(raw: bytes) -> bool:
@@ -128,6 +130,7 @@ async def relay_stream(
     )
     ctx.status = upstream.status
     sniffer = UsageSniffer(strip=ctx.strip_usage) if translator is None else None
+    tap = cache_stage.stream_tap(ctx, upstream.status, upstream.headers)
     try:
         await out.prepare(request)
         parser = SSEParser() if translator is not None else None
@@ -137,18 +140,26 @@ async def relay_stream(
                     chunk = sniffer.feed(received) if sniffer is not None else received
                     ctx.relayed_frames += chunk.count(b"data:")
                     if chunk:
+                        if tap is not None:
+                            tap(chunk)
                         await out.write(chunk)
                     continue
                 frames = [f for event in parser.feed(received) for f in translator.feed(event)]
                 if frames:
                     ctx.relayed_frames += len(frames)
-                    await out.write(b"".join(frames))
+                    joined = b"".join(frames)
+                    if tap is not None:
+                        tap(joined)
+                    await out.write(joined)
             if translator is not None and parser is not None:
                 # an upstream may end on a last event with no blank line after it
                 pending = [f for event in parser.flush() for f in translator.feed(event)]
                 tail = pending + translator.finish()
                 if tail:
-                    await out.write(b"".join(tail))
+                    joined = b"".join(tail)
+                    if tap is not None:
+                        tap(joined)
+                    await out.write(joined)
         except GatewayError as exc:
             log.warning(
                 "upstream stream failed", extra={"request_id": ctx.request_id, "error": exc.message}

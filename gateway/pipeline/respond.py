@@ -14,14 +14,13 @@ from gateway.core.errors import (
 from gateway.pipeline.context import RequestContext
 
 JSON = "application/json"
-CACHE_BYPASS = "bypass"
 
 
 def smartflow_headers(ctx: RequestContext) -> dict[str, str]:
     headers = {
         "x-smartflow-request-id": ctx.request_id,
         "x-smartflow-overhead-ms": f"{ctx.overhead_ms():.3f}",
-        "x-smartflow-cache": CACHE_BYPASS,
+        "x-smartflow-cache": ctx.cache,
     }
     if ctx.response_headers:
         headers.update(ctx.response_headers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
@@ -19,6 +19,11 @@ from gateway.pipeline.keyauth import KeyAuthenticator
 from gateway.pipeline.router import Router
 from gateway.settings import Settings
 from gateway.store.base import Counters, KeyEvents, KeyRepository
+
+if TYPE_CHECKING:
+    from gateway.cache.admin import CacheAdmin
+    from gateway.cache.metacache import MetaCache
+    from gateway.cache.shadow import ShadowChecker
 
 
 @dataclass(slots=True)
@@ -50,6 +55,10 @@ class GatewayState:
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     perf_board: PerfBoard | None = None
     audit: AuditSubmitter | None = None
+    # the response cache (proxy and all), its shadow-mode checker, and its management face
+    cache: MetaCache | None = None
+    cache_shadow: ShadowChecker | None = None
+    cache_admin: CacheAdmin | None = None
 
 
 HealthCheck = Callable[[], Awaitable[object]]

@@ -220,6 +220,14 @@ _RECORD_SCHEMA: dict[str, Any] = {
         "client_ip": _nullable("string"),
         "error_code": _nullable("string"),
         "prompt": _nullable("string", description="Only when the key or a policy opted in"),
+        "tokens_saved": {
+            "type": "integer",
+            "description": "A cache hit: the tokens the original answer took upstream",
+        },
+        "usd_saved": {
+            "type": "number",
+            "description": "A cache hit: what the original answer cost, in USD",
+        },
     },
 }
 _RECORD_SCHEMA["required"] = list(_RECORD_SCHEMA["properties"])

@@ -46,7 +46,7 @@ COLUMNS = FIELDS  # `ts` is timestamptz; every other column is the record's fiel
 _COLUMN_LIST = ", ".join(COLUMNS)
 _NOT_TEXT = frozenset(
     {"ts", "status", "stream", "cost_usd", "latency_ms", "upstream_ms", "overhead_ms"}
-    | {"prompt_tokens", "completion_tokens", "cached_tokens"}
+    | {"prompt_tokens", "completion_tokens", "cached_tokens", "tokens_saved", "usd_saved"}
 )
 _TEXT_COLUMNS = tuple(i for i, name in enumerate(COLUMNS) if name not in _NOT_TEXT)
 # A value PostgreSQL (class 22 data exception, 23 constraint) or the encoder refuses; any other
@@ -90,6 +90,13 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         CREATE INDEX audit_log_ts ON audit_log (ts, request_id);
         CREATE INDEX audit_log_key_ts ON audit_log (key_id, ts);
+        """,
+    ),
+    (
+        "cache savings",
+        """
+        ALTER TABLE audit_log ADD COLUMN tokens_saved bigint NOT NULL DEFAULT 0;
+        ALTER TABLE audit_log ADD COLUMN usd_saved double precision NOT NULL DEFAULT 0;
         """,
     ),
 )

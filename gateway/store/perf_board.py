@@ -1,5 +1,6 @@
-"""Per-deployment statistics shared through Redis: each proxy replica publishes its router's
-snapshot every few seconds; the management API reads the fresh ones."""
+"""Statistics shared through Redis: each proxy replica publishes a snapshot every few seconds
+(its router's deployments; its response cache's counters); the management API reads the fresh
+ones. One hash per board, one field per replica."""
 
 from __future__ import annotations
 
@@ -15,20 +16,30 @@ import orjson
 log = logging.getLogger("smartflow.perf_board")
 
 BOARD = "sf:perf"
+CACHE_BOARD = "sf:mc:stats"
 STALE_AFTER_S = 30.0
 
 
 class RedisPerfBoard:
-    def __init__(self, client: Any, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        board: str = BOARD,
+        field: str = "deployments",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._client = client
+        self._board = board
+        self._field = field
         self._clock = clock
 
-    async def publish(self, replica: str, deployments: list[dict[str, Any]]) -> None:
-        payload = {"replica": replica, "at": self._clock(), "deployments": deployments}
-        await self._client.hset(BOARD, replica, orjson.dumps(payload))
+    async def publish(self, replica: str, snapshot: Any) -> None:
+        payload = {"replica": replica, "at": self._clock(), self._field: snapshot}
+        await self._client.hset(self._board, replica, orjson.dumps(payload))
 
     async def snapshots(self) -> list[dict[str, Any]]:
-        raw = await self._client.hgetall(BOARD)
+        raw = await self._client.hgetall(self._board)
         now = self._clock()
         fresh: list[dict[str, Any]] = []
         stale: list[Any] = []
@@ -44,14 +55,14 @@ class RedisPerfBoard:
             else:
                 stale.append(field)
         if stale:
-            await self._client.hdel(BOARD, *stale)  # replicas that went away
+            await self._client.hdel(self._board, *stale)  # replicas that went away
         return sorted(fresh, key=lambda s: str(s["replica"]))
 
 
 async def publish_forever(
     board: RedisPerfBoard,
     replica: str,
-    snapshot: Callable[[], list[dict[str, Any]]],
+    snapshot: Callable[[], Any],
     every_s: float,
 ) -> None:
     """Run as a background task on each proxy; a Redis outage only delays the next snapshot."""
@@ -61,7 +72,7 @@ async def publish_forever(
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.debug("cannot publish deployment statistics", extra={"error": str(exc)})
+            log.debug("cannot publish statistics", extra={"error": str(exc)})
         await asyncio.sleep(every_s)
 
 

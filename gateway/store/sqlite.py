@@ -69,6 +69,9 @@ MIGRATIONS: Sequence[str] = (
     "CREATE INDEX audit_log_ts ON audit_log (ts_us, request_id)",
     # audit log per key (spend, budgets rebuilt from the log)
     "CREATE INDEX audit_log_key_ts ON audit_log (key_id, ts_us)",
+    # a cache hit records what it saved (issue 13)
+    "ALTER TABLE audit_log ADD COLUMN tokens_saved INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE audit_log ADD COLUMN usd_saved REAL NOT NULL DEFAULT 0",
 )
 
 

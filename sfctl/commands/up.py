@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from sfctl import local, ui
+from sfctl import local, semantic_model, ui
 from sfctl.admin_key import AdminKey, ensure_admin_key
 from sfctl.errors import SfctlError, UsageError
 from sfctl.local_record import AlreadyRunning
@@ -62,6 +62,7 @@ def up(
     url = f"http://{host}:{port}"
     command = local.gateway_command(host, port, workers)
     banner = _Banner(url, key, not local.config_has_providers(config), data_dir)
+    banner.cache = semantic_model.prepare(os.environ, directory)
     with local.claimed(directory, host, port, key_from_env=key.file is None) as claim:
         if detach:
             env = local.gateway_env(os.environ, directory, key.value, config, logs)
@@ -89,6 +90,7 @@ class _Banner:
         self.url = url
         self.key = key
         self.mock_only = mock_only
+        self.cache: str | None = None
         # the next commands need --data-dir when `sfctl up` was given one
         quoted = shlex.quote(str(data_dir)) if data_dir is not None else ""
         self.data_dir = f"--data-dir {ui.literal(quoted)}" if quoted else ""
@@ -101,6 +103,8 @@ class _Banner:
         if logs is not None:
             path, rotation = logs
             ui.info(f"Logs: {ui.literal(str(path))} ({rotation.describe()})")
+        if self.cache is not None:
+            ui.info(self.cache)
         if self.mock_only:
             ui.warn(
                 "No provider is configured: every model is answered by the built-in mock "

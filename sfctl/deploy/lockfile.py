@@ -86,6 +86,29 @@ def download_marker(marker: str | None) -> str | None:
     return None if names <= PYTHON_ONLY else marker
 
 
+def for_python(pins: Iterable[Pin], version: tuple[int, int, int]) -> list[Pin]:
+    """The pins the image's Python installs: one whose marker tests only the Python version or
+    implementation is kept when it holds for `version` (CPython), dropped when not. Without
+    this, a lock pinning one numpy for 3.11 and another for 3.12 asks pip download for both."""
+    from packaging.markers import Marker
+
+    full = ".".join(str(part) for part in version)
+    environment = {
+        "python_version": f"{version[0]}.{version[1]}",
+        "python_full_version": full,
+        "implementation_name": "cpython",
+        "implementation_version": full,
+        "platform_python_implementation": "CPython",
+    }
+    kept = []
+    for pin in pins:
+        python_only = pin.marker is not None and download_marker(pin.marker) is None
+        if python_only and not Marker(str(pin.marker)).evaluate(environment):
+            continue
+        kept.append(pin)
+    return kept
+
+
 def format_pins(pins: Iterable[Pin], *, for_download: bool) -> str:
     """A requirements file pip reads with --require-hashes."""
     lines = []

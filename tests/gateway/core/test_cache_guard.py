@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from gateway.core.cache_guard import Mismatch, analyze, check, compare
+from gateway.core.cache_guard_words import same_word, stem
 
 # (query, cached question, the check that must refuse it)
 TRAPS = [
@@ -128,6 +129,68 @@ TRAPS = [
     ("What is my balance?", "What is my wife's balance?", "scope"),
     ("Can every user edit the page?", "Can any user edit the page?", "scope"),
     ("How do I add a member to my team?", "How do I add a member to my family?", "scope"),
+    # antonyms added with the eval: height, shade, difficulty, over/under, in/out of, backup
+    (
+        "What are the signs of high blood pressure?",
+        "What are the signs of low blood pressure?",
+        "polarity",
+    ),
+    ("How do I switch to light mode?", "How do I switch to dark mode?", "polarity"),
+    ("Is the exam hard?", "Is the exam easy?", "polarity"),
+    ("I was overcharged for my order", "I was undercharged for my order", "polarity"),
+    ("Is the doctor in network?", "Is the doctor out of network?", "polarity"),
+    ("How do I back up my phone?", "How do I restore my phone?", "polarity"),
+    ("How do I grant access to the repo?", "How do I revoke access to the repo?", "polarity"),
+    ("Is a visa required?", "Is a visa optional?", "polarity"),
+    ("Do I need a visa?", "Is a visa optional?", "polarity"),
+    # a reference point keeps its own axis: "before departure" / "before arrival"
+    ("Can I cancel before departure?", "Can I cancel before arrival?", "polarity"),
+    # a modal that asks still counts, after an auxiliary too
+    ("What can I do about it?", "What should I do about it?", "polarity"),
+    ("Do I need a helmet?", "Can I bring a helmet?", "polarity"),
+    # one noun swapped for another, lower case: what the question is about
+    ("How do I close my savings account?", "How do I close my checking account?", "substitution"),
+    (
+        "Does my home insurance cover flood damage?",
+        "Does my home insurance cover fire damage?",
+        "substitution",
+    ),
+    ("How do I report a gas leak?", "How do I report a water leak?", "substitution"),
+    (
+        "What is the maximum dose of ibuprofen?",
+        "What is the maximum dose of naproxen?",
+        "substitution",
+    ),
+    (
+        "How do I connect to the printer on the third floor?",
+        "How do I connect to the scanner on the third floor?",
+        "substitution",
+    ),
+    ("How do I enrol in the dental plan?", "How do I enrol in the vision plan?", "substitution"),
+    (
+        "How do I apply for the senior engineer role?",
+        "How do I apply for the engineering manager role?",
+        "substitution",
+    ),
+    ("How do I report a lost card?", "How do I report a lost cart?", "substitution"),
+    ("Is there flood damage?", "Is there floor damage?", "substitution"),
+    ("What is a phishing attack?", "What is a smishing attack?", "substitution"),
+    # whose: another person named after my / for / of, or with a possessive 's
+    ("How do I book a flu jab for myself?", "How do I book a flu jab for my mother?", "scope"),
+    ("Can I return a gift I received?", "Can I return a gift I bought for someone?", "scope"),
+    ("How do I make a claim?", "How do I make a claim on behalf of my client?", "scope"),
+    ("Can I see my test results online?", "Can my husband see my test results online?", "scope"),
+    ("How do I reset my password?", "How do I reset a user's password?", "scope"),
+    ("How do I book a course for myself?", "How do I book a course for a colleague?", "scope"),
+    ("Is the museum free?", "Is the museum free for children?", "scope"),
+    (
+        "How do I install software on my work laptop?",
+        "How do I install software on my laptop?",
+        "scope",
+    ),
+    # "today" still counts against another date
+    ("Is the pharmacy open today?", "Is the pharmacy open on Sunday?", "dates"),
+    ("Why is my internet so slow today?", "Why was my internet so slow yesterday?", "dates"),
     # another language: the cached answer is in the wrong one
     ("How do I reset my password?", "\u00bfC\u00f3mo restablezco mi contrase\u00f1a?", "language"),
     ("How do I reset my password?", "Wie kann ich mein Passwort zur\u00fccksetzen?", "language"),
@@ -196,6 +259,59 @@ PARAPHRASES = [
         "\u00bfC\u00f3mo puedo restablecer mi contrase\u00f1a?",
     ),
     ("Recommend a good book about Rome", "Can you recommend a good book on Rome"),
+    # need / required / necessary; a modal after its subject states, it does not ask
+    (
+        "Do I need a referral to see a specialist?",
+        "Is a referral required before I can see a specialist?",
+    ),
+    ("Is a passport necessary for the ferry?", "Do I need a passport for the ferry?"),
+    ("What should I do if I smell gas?", "I can smell gas in my home, what should I do?"),
+    ("I can't log in, what should I do?", "What should I do if I can't log in?"),
+    # a reference point is not the action asked about
+    (
+        "How early should I arrive at the airport?",
+        "How much time before departure should I get to the airport?",
+    ),
+    # names written otherwise
+    ("How do I connect to the office Wi-Fi?", "How do I connect to the office wifi?"),
+    ("How do I open a SharePoint site?", "How do I open a Share Point site?"),
+    (
+        "What are the steps to update the OS on my laptop?",
+        "How do I update the operating system on my laptop?",
+    ),
+    ("How do I set up SSO?", "How do I set up single sign-on?"),
+    # scope written otherwise
+    ("How do I invite a teammate?", "How do I invite a team mate?"),
+    (
+        "How do I install software on my work laptop?",
+        "How can I get software installed on my company laptop?",
+    ),
+    ("How do I enrol in the company health plan?", "How do I enrol in the company's health plan?"),
+    (
+        "What documents do I need to register a birth?",
+        "Which papers are needed to register a baby's birth?",
+    ),
+    ("Do you ship to Canada?", "Do you ship to Canada at all?"),
+    # "today" as an intensifier, with no other date on either side
+    ("Why is my internet so slow?", "Why is my internet so slow today?"),
+    # "at no cost" is "free", not a negation
+    (
+        "Is the flu vaccine free for pregnant women?",
+        "Is the flu vaccine available at no cost for pregnant women?",
+    ),
+    # one word swapped for a synonym, a form of it, a misspelling, or a verb reworded
+    ("How do I restart my router?", "How do I reboot my router?"),
+    ("How can I reduce my water bill?", "How can I lower my water bill?"),
+    ("How do I pay a parking fine?", "How do I pay a parking ticket?"),
+    ("Is breakfast included in the room rate?", "Is breakfast included in the room price?"),
+    ("How do I reset my password?", "How do I reset my pasword?"),
+    ("How do I report a phishing email?", "How do I report a phising email?"),
+    ("How do I recieve a refund?", "How do I receive a refund?"),
+    ("How do I print a shipping label?", "How do I print the label for my shipment?"),
+    ("Is this jacket machine washable?", "Can I wash this jacket in the washing machine?"),
+    ("Who do I contact about my pension?", "Who should I talk to about my pension?"),
+    ("My laptop won't turn on", "My laptop won't power on"),
+    ("How do I cancel my order?", "How do I cancel my purchase?"),
 ]
 
 
@@ -226,6 +342,7 @@ def test_the_tables_are_large_enough() -> None:
         "polarity",
         "scope",
         "language",
+        "substitution",
     }
 
 
@@ -364,6 +481,19 @@ def test_entities(text: str, entities: set[str]) -> None:
         ("Delete all of their files", {"all", "them"}),
         ("the company account", {"company"}),
         ("What is Apple's revenue?", set()),
+        ("Book it for my mother", {"me", "of:mother"}),
+        ("Book it for my mom", {"me", "of:mother"}),
+        ("Book it for someone", {"of:someone"}),
+        ("Book it for a friend", {"of:friend"}),
+        ("on behalf of my client", {"me", "of:client"}),
+        ("Can my husband see it?", {"me", "of:husband"}),
+        ("the company's plan", {"company"}),
+        ("a baby's birth", set()),
+        ("my work laptop", {"me", "company"}),
+        ("does it work offline", set()),
+        ("Do you ship there at all?", set()),
+        ("Do you ship to all countries?", {"all"}),
+        ("for myself", {"me"}),
     ],
 )
 def test_scope(text: str, scope: set[str]) -> None:
@@ -395,7 +525,82 @@ def test_negations(text: str, negations: int) -> None:
         ("Wie kann ich mein Passwort zur\u00fccksetzen?", "other"),
         ("Recommend a good book", ""),  # no function word either way: cannot tell
         ("Paris weather", ""),
+        ("Come attivo la mia nuova carta di debito?", "other"),
+        ("\u015eifremi nas\u0131l de\u011fi\u015ftiririm?", "other"),
+        ("Is er een vergoeding voor geld opnemen in het buitenland?", "other"),
+        ("Is Rio de Janeiro safe?", ""),
+        ("How do I upload my r\u00e9sum\u00e9?", "en"),
     ],
 )
 def test_language(text: str, language: str) -> None:
     assert analyze(text).language == language
+
+
+@pytest.mark.parametrize(
+    ("text", "polarity"),
+    [
+        ("Can I bring my dog?", {("modal", "+")}),
+        ("I can smell gas", set()),  # stated, not asked
+        ("Do I need a visa?", {("modal", "-"), ("need", "+")}),
+        ("I need a visa", {("need", "+")}),
+        ("before departure", {("time", "+"), ("ref:travel", "-")}),
+        ("What time is my departure?", {("travel", "-")}),
+        ("Is it in stock?", {("stock", "+")}),
+        ("What are the signs of high blood pressure?", {("height", "+")}),
+    ],
+)
+def test_polarity(text: str, polarity: set[tuple[str, str]]) -> None:
+    assert analyze(text).polarity == polarity
+
+
+@pytest.mark.parametrize(
+    ("text", "content", "nouns"),
+    [
+        (
+            "How do I close my savings account?",
+            {"clos", "saving", "account"},
+            {"saving", "account"},
+        ),
+        ("How do I reset my API key?", {"reset", "api", "key"}, {"api", "key"}),
+        ("ways to lower my water bill", {"lower", "water", "bill"}, {"water", "bill"}),
+        (
+            "Why is my computer running slowly?",
+            {"computer", "run", "slowly"},
+            {"computer", "slowly"},
+        ),
+        ("Print the shipping label", {"print", "ship", "label"}, {"ship", "label"}),
+        ("Remind me in 5 mins", {"remind", "minut"}, {"minut"}),
+        ("Hi, quick question: is it possible?", set(), set()),  # filler only
+    ],
+)
+def test_content_words(text: str, content: set[str], nouns: set[str]) -> None:
+    features = analyze(text)
+    assert (features.content, features.nouns) == (content, nouns)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("refund", "refunds", True),
+        ("closed", "closing", True),
+        ("engineer", "engineering", True),
+        ("pay", "payment", True),
+        ("restart", "reboot", True),  # synonyms
+        ("fee", "cost", True),
+        ("rate", "price", True),
+        ("rate", "fee", False),  # "price" is in both groups, they are not in one
+        ("password", "pasword", True),  # a letter left out
+        ("receive", "recieve", True),  # two letters swapped
+        ("phishing", "phising", True),
+        ("flood", "floor", False),  # a letter replaced in a short word
+        ("card", "cart", False),
+        ("car", "card", False),
+        ("fire", "hire", False),  # the first letter
+        ("savings", "checking", False),
+        ("ibuprofen", "naproxen", False),
+        ("paid", "unpaid", False),
+    ],
+)
+def test_same_word(a: str, b: str, same: bool) -> None:
+    assert same_word(stem(a), stem(b)) is same
+    assert same_word(stem(b), stem(a)) is same

@@ -299,8 +299,8 @@ def test_a_multichoice_answer_is_stored_when_every_choice_is_complete() -> None:
     second["index"] = 1
     body["choices"].append(second)
     assert response_decision(200, body, {}) == STORE
-    body["choices"][1]["finish_reason"] = "length"
-    assert response_decision(200, body, {}).reason is Reason.TRUNCATED
+    body["choices"][1]["finish_reason"] = None
+    assert response_decision(200, body, {}).reason is Reason.INCOMPLETE
 
 
 @pytest.mark.parametrize(
@@ -323,7 +323,6 @@ def test_a_multichoice_answer_is_stored_when_every_choice_is_complete() -> None:
         ),
         (200, openai_response(), {"Cache-Control": "no-store"}, Reason.UPSTREAM_NO_STORE),
         (200, openai_response(), {"cache-control": "private, max-age=0"}, Reason.UPSTREAM_NO_STORE),
-        (200, openai_with("length"), {}, Reason.TRUNCATED),
         (200, openai_with("content_filter", content=""), {}, Reason.CONTENT_FILTER),
         (
             200,
@@ -348,11 +347,10 @@ def test_a_multichoice_answer_is_stored_when_every_choice_is_complete() -> None:
         (200, {**LEGACY, "choices": [{**LEGACY["choices"][0], "text": ""}]}, {}, Reason.EMPTY),
         (
             200,
-            {**LEGACY, "choices": [{**LEGACY["choices"][0], "finish_reason": "length"}]},
+            {**LEGACY, "choices": [{**LEGACY["choices"][0], "finish_reason": None}]},
             {},
-            Reason.TRUNCATED,
+            Reason.INCOMPLETE,
         ),
-        (200, anthropic_response("max_tokens"), {}, Reason.TRUNCATED),
         (200, anthropic_response("model_context_window_exceeded"), {}, Reason.TRUNCATED),
         (200, anthropic_response("refusal"), {}, Reason.CONTENT_FILTER),
         (200, anthropic_response("tool_use", [TOOL_USE]), {}, Reason.TOOL_CALLS),
@@ -382,8 +380,8 @@ def test_tool_calls_are_stored_for_a_key_that_opts_in() -> None:
     assert response_decision(
         200, anthropic_response("tool_use", [TOOL_USE]), {}, policy=policy
     ) == (STORE)
-    truncated = openai_with("length")  # the opt-in covers tool calls, nothing else
-    assert response_decision(200, truncated, {}, policy=policy).reason is Reason.TRUNCATED
+    refused = openai_with("content_filter")  # the opt-in covers tool calls, nothing else
+    assert response_decision(200, refused, {}, policy=policy).reason is Reason.CONTENT_FILTER
 
 
 def test_upstream_cache_headers_that_allow_storing() -> None:
@@ -396,3 +394,11 @@ def test_reasons_are_stable_strings_for_counters() -> None:
     assert len(values) == len(set(values))
     assert all(value == value.lower() and " " not in value for value in values)
     assert f"{Reason.TRUNCATED}" == "truncated"
+
+
+def test_an_answer_cut_off_at_the_clients_own_limit_is_stored() -> None:
+    """max_tokens is in the key: only the same request with the same limit gets it back."""
+    assert response_decision(200, openai_with("length"), {}) == STORE
+    legacy = {**LEGACY, "choices": [{**LEGACY["choices"][0], "finish_reason": "length"}]}
+    assert response_decision(200, legacy, {}) == STORE
+    assert response_decision(200, anthropic_response("max_tokens"), {}) == STORE

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # runnable from a checkout without installing it
     sys.path.insert(0, str(ROOT))
 
+from gateway.cache import metacache  # noqa: E402
 from gateway.cache.embed_onnx import OnnxEmbedder  # noqa: E402
 from gateway.cache.embed_static import StaticEmbedder  # noqa: E402
 from gateway.cache.embedder import Vectors, model_dir  # noqa: E402
@@ -80,7 +81,7 @@ def side(messages: list[dict[str, Any]]) -> Side:
     split = split_conversation(
         {"model": "eval-model", "messages": messages}, wire="openai", namespace="eval"
     )
-    context_text = "\n".join(split.context_turns) if split.context_turns else None
+    context_text = metacache.context_text(split) if split.context_turns else None
     features = SemanticSide(
         question=analyze(split.last_turn_text),
         context_key=split.context_key,
@@ -117,7 +118,10 @@ def load_pairs(directory: Path) -> list[Pair]:
 class Scores:
     """Every text embedded once; cosines looked up by text (rows are L2-normalised)."""
 
-    def __init__(self, embed: Any, texts: Iterable[str], batch: int = 64) -> None:
+    def __init__(
+        self, embed: Any, texts: Iterable[str], *, contextual: bool, batch: int = 64
+    ) -> None:
+        self.contextual = contextual  # the gateway compares contexts by embedding only then
         unique = sorted(set(texts))
         rows: list[Vectors] = [embed(unique[i : i + batch]) for i in range(0, len(unique), batch)]
         self._index = {text: i for i, text in enumerate(unique)}
@@ -142,7 +146,9 @@ def decide(
     q, c = pair.query, pair.cached
     if q.split.scope_key != c.split.scope_key or not q.split.semantic_ok:
         return False, "scope"
-    both = q.context_text is not None and c.context_text is not None
+    if len(q.split.last_turn_text) > metacache.MAX_SEMANTIC_CHARS:
+        return False, "too_long"  # the gateway answers long questions from exact phases only
+    both = q.context_text is not None and c.context_text is not None and scores.contextual
     verdict = semantic_match(
         q.features,
         c.features,
@@ -339,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"unknown embedder {kind!r} (onnx, static)", file=sys.stderr)
             return 2
-        scores = Scores(embedder.embed_sync, texts_of(pairs))
+        scores = Scores(embedder.embed_sync, texts_of(pairs), contextual=embedder.contextual)
         results.append(report_embedder(embedder.name, pairs, scores, args))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

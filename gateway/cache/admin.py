@@ -7,12 +7,18 @@ to every replica through the shared store's event stream.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
+
+from redis.exceptions import RedisError
 
 from gateway.cache.metacache import MetaCache
 from gateway.cache.stats import PHASES
 from gateway.core.cache_shadow import ShadowStats
+from gateway.core.errors import ServiceUnavailable
+
+log = logging.getLogger("smartflow.metacache")
 
 Purge = Callable[[str | None, str | None], Awaitable[int | None]]
 _COUNTERS = ("lookups", "hits", "misses", "bypassed", "stored", "evicted", "tokens_saved")
@@ -35,13 +41,24 @@ class CacheAdmin:
         self._shared_purge = shared_purge
 
     async def stats(self) -> dict[str, Any]:
+        """Every replica's figures summed; while Redis is down, this replica's own (marked
+        `degraded`); an api-server with no replica of its own then has none to give."""
+        mode = "shared" if self._board is not None else "embedded"
+        degraded = False
+        replicas: list[dict[str, Any]] = []
         if self._board is not None:
-            replicas = [s["cache"] for s in await self._board.snapshots() if "cache" in s]
-        elif self._local is not None:
+            try:
+                replicas = [s["cache"] for s in await self._board.snapshots() if "cache" in s]
+            except (RedisError, OSError) as exc:
+                log.warning("cache statistics board unreachable", extra={"error": str(exc)})
+                degraded = True
+                if self._local is None:
+                    raise ServiceUnavailable(
+                        "the shared cache's statistics are in Redis, which does not answer"
+                    ) from None
+        if self._local is not None and (self._board is None or degraded):
             replicas = [self._local.snapshot()]
-        else:
-            replicas = []
-        return {"mode": "shared" if self._board is not None else "embedded", **merge(replicas)}
+        return {"mode": mode, "degraded": degraded, **merge(replicas)}
 
     async def purge(self, namespace: str | None, model: str | None) -> int:
         if self._shared_purge is not None:

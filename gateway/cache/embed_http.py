@@ -34,6 +34,7 @@ class HttpEmbedder:
 
     dim: int
     name: str
+    contextual = True  # a sidecar serves contextual models (TEI, OpenAI embeddings)
 
     def __init__(
         self,

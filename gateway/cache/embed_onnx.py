@@ -66,12 +66,14 @@ class OnnxEmbedder:
 
     dim: int
     name: str
+    contextual: bool
 
     def __init__(self, session: ort.InferenceSession, tokenizer: Tokenizer, dim: int) -> None:
         self._session = session
         self._tokenizer = tokenizer
         self.dim = dim
         self.name = f"onnx:{MODEL_NAME}"
+        self.contextual = True
         self._pool: ThreadPoolExecutor | None = None
 
     @classmethod

@@ -40,12 +40,14 @@ class StaticEmbedder:
 
     dim: int
     name: str
+    contextual: bool
 
     def __init__(self, table: npt.NDArray[np.float32], tokenizer: Tokenizer, name: str) -> None:
         self._table = table
         self._tokenizer = tokenizer
         self.dim = int(table.shape[1])
         self.name = name
+        self.contextual = False
 
     @classmethod
     def load(cls, directory: Path) -> StaticEmbedder:

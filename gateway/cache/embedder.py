@@ -39,6 +39,11 @@ class Embedder(Protocol):
 
     name: str
     dim: int
+    # Whether its vectors of two conversations' earlier turns may be compared. A static
+    # embedder (a mean of word vectors) scores two contexts that share most words as near-equal
+    # even when the one word that differs is the point ("finance drive" / "production
+    # database"): with it, contexts must be equal (or small talk) for a semantic hit.
+    contextual: bool
 
     async def embed(self, texts: Sequence[str]) -> Vectors: ...
 

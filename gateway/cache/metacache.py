@@ -273,8 +273,9 @@ class MetaCache:
                 return entry, score
         return None
 
-    @staticmethod
-    def _context_score(probe: Probe, record: SemanticRecord) -> float | None:
+    def _context_score(self, probe: Probe, record: SemanticRecord) -> float | None:
+        if self.embedder is None or not self.embedder.contextual:
+            return None  # contexts must then be equal, or small talk
         if probe.context_vector is None or record.context_vector is None:
             return None
         cached = np.frombuffer(record.context_vector, dtype=np.float32)

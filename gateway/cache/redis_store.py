@@ -18,6 +18,7 @@ for other replicas' events. A Redis outage degrades: every call returns None / F
 once (no waiting on timeouts once down), one warning per outage, a probe pings until Redis
 answers; the follower then resumes from its position, or re-warms (a "rewarm" event) when that
 position was trimmed away or Redis lost its data.
+A replica that started while Redis was down warms as soon as it answers (put events).
 """
 
 from __future__ import annotations
@@ -143,6 +144,7 @@ class RedisCacheStore:
         self._namespaces = f"{prefix}:ns"
         self._position: str | None = None  # the last stream id applied (or warmed from)
         self._warm_limit = 50_000
+        self._warm_owed = False  # warm() was asked for but Redis was down: the follower owes it
         self._down_since: float | None = None
         self._up = asyncio.Event()
         self._up.set()
@@ -347,9 +349,11 @@ class RedisCacheStore:
         """Up to `limit` live entries (oldest first) to fill this replica's LocalCache at
         start; the follower then starts from the stream position taken before the scan, so
         nothing written meanwhile is missed (an event may repeat an entry: puts are idempotent).
-        [] when Redis is unavailable."""
+        [] when Redis is unavailable: the follower then warms once it is back."""
         self._warm_limit = limit
-        return await self._call(lambda: self._warm(limit), [])
+        entries = await self._call(lambda: self._warm(limit), None)
+        self._warm_owed = entries is None
+        return entries or []
 
     async def _warm(self, limit: int) -> list[CacheEntry]:
         last = await self._client.xrevrange(self._events, count=1)
@@ -386,7 +390,9 @@ class RedisCacheStore:
             if self._stopping:
                 return
             try:
-                if self._position is None:
+                if self._position is None and self._warm_owed:
+                    await self._late_warm(on_event)
+                elif self._position is None:
                     last = await self._client.xrevrange(self._events, count=1)
                     self._position = _text(last[0][0]) if last else START
                 elif resumed and await self._missed_events():
@@ -401,6 +407,18 @@ class RedisCacheStore:
             except ResponseError as error:  # e.g. the stream key replaced by another type
                 log.warning("cannot follow the cache stream: %s", error)
                 await asyncio.sleep(self._probe_interval_s)
+
+    async def _late_warm(self, on_event: Callable[[CacheEvent], None]) -> None:
+        """The warm start Redis was down for, done once it answers: its entries are added to
+        what this replica cached meanwhile (put events: nothing local is older than them)."""
+        entries = await self._warm(self._warm_limit)
+        self._warm_owed = False
+        log.info("response cache warmed from Redis after it came back (%d entries)", len(entries))
+        for entry in entries:
+            try:
+                on_event(CacheEvent("put", entry=entry))
+            except Exception:
+                log.exception("applying a cache event failed")
 
     async def _missed_events(self) -> bool:
         """After an outage: were events after our position trimmed, or the stream lost?"""

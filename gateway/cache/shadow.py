@@ -52,11 +52,10 @@ class ShadowChecker:
             log.info("shadow re-ask failed", extra={"error": str(exc)})
             fresh_raw = None
         fresh, stored = _parsed(fresh_raw), _parsed(served.response)
-        if fresh is None or stored is None:
+        if fresh is None or stored is None or answer_of(fresh) is None:
+            # an error or an empty answer says nothing of the cache
             shadow.record(None, "no_answer")
-            return None
-        if answer_of(fresh) is None:  # an error or an empty answer says nothing of the cache
-            shadow.record(None, "no_answer")
+            self._metrics.cache_shadow.labels(served.namespace, "skipped").inc()
             return None
         agreed, reason = answers_agree(stored, fresh)
         shadow.record(agreed, reason)

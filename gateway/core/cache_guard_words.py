@@ -282,7 +282,8 @@ configure | log sign | job role position | stop halt | fast rapid | big large | 
 payment pay | policy rules | account profile | message text sms | call ring | instalment
 installment repayment | flight plane | cover include | sick ill unwell | apply application |
 allowed permitted | nearest closest | fine penalty ticket | restart reboot | reset regenerate |
-work company corporate employer
+work company corporate employer | support service helpdesk | stroller pram pushchair | issue
+problem trouble
 """
 )
 VERB_CONTEXT: Final = _words(

@@ -36,6 +36,7 @@ SSE_HEADERS = {
 }
 Refetch = Callable[[], Awaitable[bytes | None]]
 Tap = Callable[[bytes], None]
+SSE_FRAMING = 64
 
 
 @dataclass(slots=True)
@@ -50,6 +51,7 @@ class CacheTicket:
     whole: bytes | None = None  # a whole response's body
     capture: SSECapture | None = None  # a stream: what was sent, assembled back into a body
     stream_failed: bool = False
+    oversize: bool = False  # a stream over max_bytes (no longer captured)
 
 
 def _policy(state: GatewayState, ctx: RequestContext) -> CachePolicy:
@@ -190,7 +192,9 @@ def stream_tap(ctx: RequestContext, status: int, headers: Mapping[str, str]) -> 
     ticket.upstream_headers = headers
     ticket.capture = SSECapture(
         assembler_for(ticket.probe.wire, ticket.probe.route),
-        max_bytes=ticket.max_bytes,
+        # the bound is on the stored body; SSE framing runs 10 to 40 times the content (one
+        # chunk object per token), so the raw stream is cut off far later
+        max_bytes=ticket.max_bytes * SSE_FRAMING,
     )
     return ticket.capture.feed
 
@@ -203,6 +207,9 @@ def after_response(state: GatewayState, ctx: RequestContext, cost: float) -> Non
         return
     ctx.cache_ticket = None
     parsed, raw, completed = _answer(ticket, ctx)
+    if ticket.oversize:  # a stream past the bound stopped being captured: not "incomplete"
+        _skip(state, cache, "too_large")
+        return
     decision = response_decision(
         ticket.status,
         parsed,
@@ -212,13 +219,10 @@ def after_response(state: GatewayState, ctx: RequestContext, cost: float) -> Non
         completed=completed and not ctx.client_disconnected,
     )
     if not decision.store or raw is None:
-        reason = decision.reason.value if decision.reason is not None else "empty"
-        cache.not_stored(reason)
-        state.metrics.cache_not_stored.labels(reason).inc()
+        _skip(state, cache, decision.reason.value if decision.reason is not None else "empty")
         return
     if len(raw) > state.settings.cache.max_entry_bytes:
-        cache.not_stored("too_large")
-        state.metrics.cache_not_stored.labels("too_large").inc()
+        _skip(state, cache, "too_large")
         return
     prompt = ctx.prompt_tokens or 0
     completion = ctx.completion_tokens or 0
@@ -228,6 +232,11 @@ def after_response(state: GatewayState, ctx: RequestContext, cost: float) -> Non
         ),
         name=f"cache write {ctx.request_id}",
     )
+
+
+def _skip(state: GatewayState, cache: MetaCache, reason: str) -> None:
+    cache.not_stored(reason)
+    state.metrics.cache_not_stored.labels(reason).inc()
 
 
 def _answer(
@@ -245,6 +254,7 @@ def _answer(
     result = ticket.capture.result()
     if result.error:
         ticket.stream_failed = True
+    ticket.oversize = result.oversize
     body = result.body
     if body is None:
         return None, None, result.completed

@@ -52,8 +52,10 @@ def _openai_request(body: dict[str, Any], endpoint_name: Endpoint, ctx: RequestC
             upstream_body = (
                 body if body["model"] == upstream_model else {**body, "model": upstream_model}
             )
-            if ctx.stream and ctx.key is not None and not _include_usage(body):
-                # spend is settled from usage: ask the upstream for it, keep it from the client
+            accounted = ctx.key is not None or ctx.cache_ticket is not None
+            if ctx.stream and accounted and not _include_usage(body):
+                # spend is settled (and a cached answer's savings known) from usage: ask the
+                # upstream for it, keep it from the client
                 upstream_body = _with_usage(upstream_body)
                 ctx.strip_usage = True
             endpoint: Endpoint = endpoint_name

@@ -103,6 +103,10 @@ _STATS = {
     "required": ["mode", "replicas", "lookups", "hits", "misses", "hit_rate", "phases"],
     "properties": {
         "mode": {"type": "string", "enum": ["embedded", "shared"]},
+        "degraded": {
+            "type": "boolean",
+            "description": "Redis does not answer: this replica's own figures only",
+        },
         "replicas": {"type": "integer"},
         "embedder": {"type": ["string", "null"]},
         "threshold": {"type": ["number", "null"]},

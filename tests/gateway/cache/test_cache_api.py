@@ -190,3 +190,13 @@ async def test_a_purge_empties_the_semantic_index(tmp_path: Path, embedding_mode
         assert (status, body["purged"]) == (200, 1)
         assert (await post_chat(gw, asked, secret=key["key"])).cache == "miss"
         assert up.calls() == 3
+
+
+async def test_every_answer_carries_the_cache_header(tmp_path: Path) -> None:
+    """Refusals before the lookup (a bad key, a bad body) say bypass; answers say miss/hit."""
+    async with cache_gateway(tmp_path) as gw:
+        assert (await post_chat(gw, chat("hi"), secret="sk-sf-not-a-key")).cache == "bypass"
+        bad = await post_chat(gw, {"model": "gpt-4o-mini"})
+        assert (bad.status, bad.cache) == (400, "bypass")
+        assert (await post_chat(gw, chat("hi"))).cache == "miss"
+        assert (await post_chat(gw, chat("hi"))).cache == "hit-exact"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from cache_e2e import (
     ADMIN,
@@ -441,6 +442,7 @@ async def test_a_stream_the_client_cancelled_is_not_stored(tmp_path: Path) -> No
         assert (second.status, second.cache) == (200, "miss")
         assert up.calls() == 2
         assert (await stats(gw))["stored"] == 1
+        assert await _not_stored(gw) == {"incomplete": 1}
 
 
 async def test_an_answer_over_the_size_bound_is_not_stored(tmp_path: Path) -> None:
@@ -454,12 +456,26 @@ async def test_an_answer_over_the_size_bound_is_not_stored(tmp_path: Path) -> No
         chunks = [chat_chunk(long_answer), chat_chunk(None, "stop")]
         up.queue.append(Answer(frames=openai_frames(chunks)))
         assert (await post_chat(gw, streamed)).cache == "miss"
+        assert (await _not_stored(gw)) == {"too_large": 2}
         short = chat("Print the short terms.")
         assert (await post_chat(gw, short)).cache == "miss"
-        assert (await post_chat(gw, whole)).cache == "miss"
-        assert (await post_chat(gw, streamed)).cache == "miss"
         assert (await post_chat(gw, short)).cache == "hit-exact"
-        assert (await _not_stored(gw)).get("too_large") == 1
+        assert up.calls() == 3
+
+
+async def test_a_streamed_answer_that_fits_the_size_bound_is_stored(tmp_path: Path) -> None:
+    """The bound is on the entry (the assembled answer), as for a whole answer: the SSE frames
+    that carry it are several times larger (one JSON chunk per token)."""
+    env = {"SMARTFLOW_CACHE_MAX_ENTRY_BYTES": "2048"}
+    async with ScriptedUpstream() as up, cache_gateway(tmp_path, scripted_config(up), env) as gw:
+        whole = chat("Write a short note about lighthouses.")
+        first = await post_chat(gw, whole)
+        assert len(orjson.dumps(first.body)) < 2048  # a mock answer fits whole: stored
+        assert (await post_chat(gw, whole)).cache == "hit-exact"
+        streamed = _openai_stream("Write a short note about harbours.")
+        assert (await post_chat(gw, streamed)).cache == "miss"
+        assert (await post_chat(gw, streamed)).cache == "hit-exact", await _not_stored(gw)
+        assert up.calls() == 2
 
 
 async def test_a_key_update_of_its_cache_settings_takes_effect(tmp_path: Path) -> None:

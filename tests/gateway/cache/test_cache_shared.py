@@ -4,9 +4,13 @@ gateway` processes (A and B) on the mock provider with the ONNX embedder, and ta
 the official openai SDK.
 
 What is shown: an answer written on A is a hit on B (exact, and semantic for a reworded
-question); a replica started later warms from Redis; Redis down keeps every request answering
-(local hits too) and the replicas resync when it is back; a purge on A reaches B, and the stats
-sum both replicas; two teams never share an entry across replicas.
+question); a replica started later warms from Redis (also when Redis was unreachable at its
+start: once it is reachable); Redis down keeps every request answering (local hits too) and the
+replicas resync when it is back; a purge on A reaches B, and the stats sum both replicas; two
+teams never share an entry across replicas.
+
+Probes that must not change the cache send `Cache-Control: no-store` (looked up, never written),
+so a test can poll a replica until its memory has caught up with the event stream.
 """
 
 from __future__ import annotations
@@ -15,14 +19,13 @@ import asyncio
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import httpx
 import openai
-import orjson
 import pytest
 import redis.asyncio as redis
 from openai.types.chat import ChatCompletion
@@ -32,18 +35,20 @@ from gateway.cache.entry import decode
 from support.gateway import ADMIN_KEY
 from support.pg import fresh_database
 from support.procs import free_port, gateway_process
+from support.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.e2e
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 MODEL = "gpt-4o-mini"
-STATS_BOARD = "sf:mc:stats"  # gateway.store.perf_board.CACHE_BOARD
 ENTRIES = "sf:mc:e:*"  # RedisCacheStore's default prefix
 
 PASSWORD = "How do I reset my online banking password?"
 PASSWORD_REWORDED = "How can I reset my online banking password?"
 DOCUMENTS = "What documents do I need to open a savings account?"
 DOCUMENTS_REWORDED = "Which documents do I need to open a savings account?"
+DISPUTE = "How do I dispute a charge on my credit card statement?"
+DISPUTE_REWORDED = "How can I dispute a charge on my credit card statement?"
 
 
 class OwnRedis:
@@ -89,7 +94,6 @@ class Replica:
     """One gateway process and an openai client on it."""
 
     url: str
-    pid: int
     client: openai.AsyncOpenAI
 
     async def ask(
@@ -127,14 +131,34 @@ def _client(url: str) -> openai.AsyncOpenAI:
 
 
 @asynccontextmanager
-async def _replica(env: dict[str, str]) -> AsyncIterator[Replica]:
-    """A gateway process (stopped by pid on exit) and an openai client on it."""
-    with gateway_process(env=env) as (url, process):
-        replica = Replica(url, process.pid, _client(url))
-        try:
-            yield replica
-        finally:
-            await replica.client.close()
+async def replicas(env: dict[str, str], count: int) -> AsyncIterator[list[Replica]]:
+    """`count` gateway processes (support.procs.gateway_process: stopped by pid on exit), started
+    and stopped side by side (each waits for its own /ready, then its own exit)."""
+    managers = [gateway_process(env=env) for _ in range(count)]
+    started = await asyncio.gather(
+        *(asyncio.to_thread(manager.__enter__) for manager in managers), return_exceptions=True
+    )
+    running = [
+        m for m, r in zip(managers, started, strict=True) if not isinstance(r, BaseException)
+    ]
+    clients: list[openai.AsyncOpenAI] = []
+    try:
+        for result in started:
+            if isinstance(result, BaseException):
+                raise result
+        nodes = []
+        for result in started:
+            assert not isinstance(result, BaseException)
+            url, _process = result
+            clients.append(_client(url))
+            nodes.append(Replica(url, clients[-1]))
+        yield nodes
+    finally:
+        for client in clients:
+            await client.close()
+        await asyncio.gather(
+            *(asyncio.to_thread(manager.__exit__, None, None, None) for manager in running)
+        )
 
 
 @pytest.fixture
@@ -149,9 +173,7 @@ async def cluster(embedding_models: Path) -> AsyncIterator[Cluster]:
                 "SMARTFLOW_CACHE_EMBEDDER": "onnx",
                 "SMARTFLOW_MODEL_DIR": str(embedding_models),
             }
-            async with AsyncExitStack() as stack:
-                a = await stack.enter_async_context(_replica(env))
-                b = await stack.enter_async_context(_replica(env))
+            async with replicas(env, 2) as (a, b):
                 client = redis.Redis.from_url(server.url)
                 try:
                     yield Cluster(server, client, env, a, b)
@@ -189,16 +211,6 @@ async def stored(cluster: Cluster, answer: ChatCompletion, namespace: str = "adm
     )
 
 
-async def board(client: redis.Redis) -> dict[str, dict[str, Any]]:
-    """The cache stats each replica published: replica name -> its snapshot."""
-    raw = await client.hgetall(STATS_BOARD)
-    return {k.decode(): orjson.loads(v)["cache"] for k, v in raw.items()}
-
-
-def replica_snapshot(snapshots: dict[str, dict[str, Any]], pid: int) -> dict[str, Any] | None:
-    return next((s for name, s in snapshots.items() if name.endswith(f":{pid}")), None)
-
-
 def text(answer: ChatCompletion) -> str:
     return answer.choices[0].message.content or ""
 
@@ -224,16 +236,15 @@ async def test_b_answers_a_reworded_question_from_the_entry_the_stream_brought(
     cluster: Cluster,
 ) -> None:
     """B never asked: only the event stream can put A's entry (with its vectors) in B's
-    memory, and the semantic phase reads memory only. B's published stats show the entry."""
+    memory, and the semantic phase reads memory only (Redis answers exact keys)."""
     cache, first = await cluster.a.ask(DOCUMENTS)
     assert cache == "miss"
     await stored(cluster, first)
 
-    async def b_holds_it() -> bool:
-        snapshot = replica_snapshot(await board(cluster.redis), cluster.b.pid)
-        return snapshot is not None and snapshot["entries"] >= 1
+    async def mirrored() -> bool:  # a probe that writes nothing: B's memory only answers it
+        return await cluster.b.peek(DOCUMENTS_REWORDED) == "hit-semantic"
 
-    await until(b_holds_it, "B's board snapshot shows the entry", timeout_s=15)
+    await until(mirrored, "A's entry mirrored on B", timeout_s=10)
     cache, reworded = await cluster.b.ask(DOCUMENTS_REWORDED)
     assert cache == "hit-semantic"
     assert reworded.id == first.id
@@ -248,7 +259,7 @@ async def test_a_replica_started_later_warms_from_redis(cluster: Cluster) -> Non
     await stored(cluster, password)
     await stored(cluster, documents)
 
-    async with _replica(cluster.env) as c:
+    async with replicas(cluster.env, 1) as (c,):
         cache, first = await c.ask(PASSWORD)
         assert cache == "hit-exact"  # its very first request
         assert first.id == password.id
@@ -257,6 +268,27 @@ async def test_a_replica_started_later_warms_from_redis(cluster: Cluster) -> Non
         cache, reworded = await c.ask(DOCUMENTS_REWORDED)
         assert cache == "hit-semantic"
         assert reworded.id == documents.id
+
+
+async def test_a_replica_that_starts_while_redis_is_unreachable_warms_when_it_is_back(
+    cluster: Cluster,
+) -> None:
+    _, documents = await cluster.a.ask(DOCUMENTS)
+    await stored(cluster, documents)
+    proxy = TcpProxy("127.0.0.1", cluster.server.port)  # C's way to Redis, cut until started
+    proxy.port = free_port()
+    env = {**cluster.env, "KEYSTORE_REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"}
+    async with replicas(env, 1) as (c,):
+        assert await c.peek(DOCUMENTS_REWORDED) == "miss"  # it starts, answering without Redis
+        await proxy.start()
+        try:
+
+            async def warmed() -> bool:  # phase 4 reads memory: only a warm start brings it
+                return await c.peek(DOCUMENTS_REWORDED) == "hit-semantic"
+
+            await until(warmed, "C warmed from Redis once reachable", timeout_s=10)
+        finally:
+            await proxy.cut()
 
 
 # -- 3. Redis down and back ----------------------------------------------------------------------
@@ -277,6 +309,10 @@ async def test_redis_down_serves_every_request_and_resyncs_when_back(cluster: Cl
     assert (await a.ask(DOCUMENTS))[0] == "hit-exact"  # and is kept in A's memory
     cache, other = await b.ask("What is the daily ATM withdrawal limit on a debit card?")
     assert cache == "miss" and text(other)
+    async with httpx.AsyncClient(timeout=10) as http:  # the board is in Redis: A's own figures
+        response = await http.get(a.url + "/api/metacache/stats", headers=ADMIN)
+    assert response.status_code == 200
+    assert response.json()["degraded"] is True and response.json()["replicas"] == 1
 
     cluster.server.start()  # same port, empty
     await cluster.redis.connection_pool.disconnect()  # the test's own client reconnects
@@ -290,18 +326,27 @@ async def test_redis_down_serves_every_request_and_resyncs_when_back(cluster: Cl
         cache, answer = await a.ask(question)
         assert cache == "miss"
         try:
-            await until(
-                lambda: in_redis(cluster.redis, answer.id), "written to Redis", timeout_s=1.5
-            )
+            await until(partial(in_redis, cluster.redis, answer.id), "in Redis", timeout_s=1.5)
         except AssertionError:
             assert time.monotonic() < deadline, "A never wrote to Redis again"
             continue
         cache, on_b = await b.ask(question, store=False)
-        if cache == "hit-exact":
+        # hit-semantic: the entry reached B's memory while B was embedding the question (after
+        # its exact lookup missed): the same entry, found by the later phase
+        if cache in ("hit-exact", "hit-semantic"):
             assert on_b.id == answer.id
             break
         assert cache == "miss"
         assert time.monotonic() < deadline, "B never read from Redis again"
+
+    # and B's follower is back on the stream: a new entry of A's reaches B's memory
+    cache, _ = await a.ask(DISPUTE)
+    assert cache == "miss"
+
+    async def mirrored() -> bool:
+        return await b.peek(DISPUTE_REWORDED) == "hit-semantic"
+
+    await until(mirrored, "A's new entry mirrored on B", timeout_s=10)
 
 
 # -- 4. purge and stats --------------------------------------------------------------------------

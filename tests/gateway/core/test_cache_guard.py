@@ -175,6 +175,7 @@ TRAPS = [
     ("How do I report a lost card?", "How do I report a lost cart?", "substitution"),
     ("Is there flood damage?", "Is there floor damage?", "substitution"),
     ("What is a phishing attack?", "What is a smishing attack?", "substitution"),
+    ("Can I pay by card?", "Can I pay by cash?", "substitution"),
     # whose: another person named after my / for / of, or with a possessive 's
     ("How do I book a flu jab for myself?", "How do I book a flu jab for my mother?", "scope"),
     ("Can I return a gift I received?", "Can I return a gift I bought for someone?", "scope"),
@@ -312,6 +313,9 @@ PARAPHRASES = [
     ("Who do I contact about my pension?", "Who should I talk to about my pension?"),
     ("My laptop won't turn on", "My laptop won't power on"),
     ("How do I cancel my order?", "How do I cancel my purchase?"),
+    ("How do I contact customer support?", "How do I contact customer service?"),
+    ("What is the fee for a wire transfer?", "What is the cost of a wire transfer?"),
+    ("How do I get a refund for my ticket?", "How do I get a refund for my tickets?"),
 ]
 
 

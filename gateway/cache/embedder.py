@@ -9,6 +9,7 @@ model is an EmbedderUnavailable that says which command to run.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,6 +67,14 @@ def normalize_rows(vectors: npt.NDArray[np.floating]) -> Vectors:
     return np.ascontiguousarray(out / norms, dtype=np.float32)
 
 
+SEMANTIC_EXTRA_HINT = "pip install 'smartflow[semantic]'"
+
+
+def _missing_runtime(*modules: str) -> str:
+    """The embedders' native libraries that are not installed ("" when all are)."""
+    return ", ".join(dict.fromkeys(m for m in modules if importlib.util.find_spec(m) is None))
+
+
 async def open_embedder(settings: Settings) -> Embedder | None:
     """The embedder the settings ask for. None means exact caching only: the kind is `none`, or
     no kind was set and no ONNX model is built (one log line says so). A kind that was asked
@@ -78,6 +87,12 @@ async def open_embedder(settings: Settings) -> Embedder | None:
 
         return HttpEmbedder.from_settings(settings)
     directory = model_dir(settings)
+    missing = _missing_runtime("tokenizers" if kind == "static" else "onnxruntime", "tokenizers")
+    if missing:
+        if kind is None:  # nothing asked for: the exact phases serve alone
+            log.info("semantic cache off: %s not installed (%s)", missing, SEMANTIC_EXTRA_HINT)
+            return None
+        raise EmbedderUnavailable(f"the {kind} embedder needs {missing}: {SEMANTIC_EXTRA_HINT}")
     if kind == "static":
         from gateway.cache.embed_static import StaticEmbedder
 

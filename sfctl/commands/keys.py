@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from sfctl import ui
+from sfctl import key_cache, ui
 from sfctl.client import AdminClient, resolve_target
 from sfctl.errors import UsageError
 from sfctl.spec import cli_environment
@@ -195,6 +195,7 @@ def _record_fields(record: Mapping[str, Any]) -> list[tuple[str, Any]]:
         ("policy", record.get("policy") or "-"),
         ("budget", _budget_text(record.get("budget"))),
         ("limits", _limits_text(record.get("limits"))),
+        ("cache", key_cache.cache_text(record)),
         ("expires", when(record.get("expires_at"))),
         ("created", when(record.get("created_at"))),
         ("updated", when(record.get("updated_at"))),
@@ -250,6 +251,10 @@ def create(
     team: str | None = TEAM,
     metadata: list[str] | None = METADATA,
     log_prompts: bool | None = LOG_PROMPTS,
+    cache: str | None = key_cache.CACHE,
+    cache_namespace: str | None = key_cache.CACHE_NAMESPACE,
+    cache_tool_calls: bool | None = key_cache.CACHE_TOOL_CALLS,
+    cache_any_temperature: bool | None = key_cache.CACHE_ANY_TEMPERATURE,
     url: str | None = URL,
     admin_key: str | None = ADMIN_KEY,
     data_dir: Path | None = DATA_DIR,
@@ -275,6 +280,11 @@ def create(
         body["limits"] = limits
     if metadata:
         body["metadata"] = {k: v for k, v in parse_metadata(metadata).items() if v is not None}
+    cache_fields = key_cache.cache_options(
+        cache, cache_namespace, cache_tool_calls, cache_any_temperature
+    )
+    if cache_fields:
+        body["cache"] = cache_fields
     with _client(url, admin_key, data_dir, timeout) as client:
         _show_secret(client.create_key(body), output, "Created")
 
@@ -355,13 +365,18 @@ def update(
     team: str | None = TEAM,
     metadata: list[str] | None = METADATA,
     log_prompts: bool | None = LOG_PROMPTS,
+    cache: str | None = key_cache.CACHE,
+    cache_namespace: str | None = key_cache.CACHE_NAMESPACE,
+    cache_namespace_default: bool = key_cache.CACHE_NAMESPACE_DEFAULT,
+    cache_tool_calls: bool | None = key_cache.CACHE_TOOL_CALLS,
+    cache_any_temperature: bool | None = key_cache.CACHE_ANY_TEMPERATURE,
     url: str | None = URL,
     admin_key: str | None = ADMIN_KEY,
     data_dir: Path | None = DATA_DIR,
     output: Output = OUTPUT,
     timeout: float = TIMEOUT,
 ) -> None:
-    """Change a key: only the options given change; limits and metadata are merged."""
+    """Change a key: only the options given change; limits, metadata and cache are merged."""
     if no_budget and (budget is not None or period is not None):
         raise UsageError("--no-budget cannot be combined with --budget or --period")
     changes: dict[str, Any] = {}
@@ -376,10 +391,17 @@ def update(
     limits = _limits(rpm=rpm, rph=rph, tpm=tpm, max_parallel=parallel)
     parsed_metadata = parse_metadata(metadata) if metadata else {}
     budget_change = no_budget or budget is not None or period is not None
-    if not (changes or limits or parsed_metadata or budget_change):
+    cache_fields = key_cache.cache_options(
+        cache, cache_namespace, cache_tool_calls, cache_any_temperature,
+        namespace_default=cache_namespace_default,
+    )  # fmt: skip
+    if not (changes or limits or parsed_metadata or budget_change or cache_fields):
         raise UsageError("nothing to change: pass at least one option (see --help)")
     with _client(url, admin_key, data_dir, timeout) as client:
-        current = client.get_key(key_id) if limits or parsed_metadata or period else {}
+        merge = limits or parsed_metadata or period or cache_fields
+        current = client.get_key(key_id) if merge else {}
+        if cache_fields:  # the API replaces the cache object too
+            changes["cache"] = key_cache.merged_cache(current.get("cache"), cache_fields)
         if limits:  # the API replaces the limits object: merge here so others are kept
             changes["limits"] = {**(current.get("limits") or {}), **limits}
         if parsed_metadata:

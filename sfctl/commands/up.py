@@ -104,7 +104,7 @@ class _Banner:
             path, rotation = logs
             ui.info(f"Logs: {ui.literal(str(path))} ({rotation.describe()})")
         if self.cache is not None:
-            ui.info(self.cache)
+            ui.info(ui.literal(self.cache))
         if self.mock_only:
             ui.warn(
                 "No provider is configured: every model is answered by the built-in mock "

@@ -71,3 +71,40 @@ async def test_http(tmp_path: Path) -> None:
     assert isinstance(embedder, HttpEmbedder)
     assert embedder.name == "http:tei:127.0.0.1:9"
     await embedder.aclose()
+
+
+def _without(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
+    """As on `pip install smartflow` without the semantic extra."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: object) -> object:
+        return None if name in modules else real(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+
+
+async def test_without_the_semantic_extra_the_default_is_exact_only(
+    embedding_models: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _without(monkeypatch, "onnxruntime")
+    settings = _settings(tmp_path, SMARTFLOW_MODEL_DIR=str(embedding_models))
+    with caplog.at_level(logging.INFO, logger="gateway.cache.embedder"):
+        assert await open_embedder(settings) is None  # built models, but no runtime: no crash
+    assert "onnxruntime not installed" in caplog.text and "smartflow[semantic]" in caplog.text
+
+
+async def test_an_embedder_asked_for_without_its_runtime_is_refused_clearly(
+    embedding_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _without(monkeypatch, "onnxruntime", "tokenizers")
+    for kind, missing in (("onnx", "onnxruntime, tokenizers"), ("static", "tokenizers")):
+        settings = _settings(
+            tmp_path, SMARTFLOW_MODEL_DIR=str(embedding_models), SMARTFLOW_CACHE_EMBEDDER=kind
+        )
+        with pytest.raises(EmbedderUnavailable, match=f"needs {missing}: pip install"):
+            await open_embedder(settings)

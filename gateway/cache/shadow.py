@@ -59,6 +59,8 @@ class ShadowChecker:
             return None
         agreed, reason = answers_agree(stored, fresh)
         shadow.record(agreed, reason)
+        if shadow.upper_95 is not None:
+            self._metrics.cache_shadow_false_hits.labels(served.namespace).set(shadow.upper_95)
         self._metrics.cache_shadow.labels(
             served.namespace, "agreed" if agreed else "disagreed"
         ).inc()

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 LATENCY_BUCKETS = (
@@ -115,6 +122,14 @@ class GatewayMetrics:
             "smartflow_cache_usd_saved_total",
             "Upstream spend in USD avoided by cache hits, at the original answers' prices",
             registry=r,
+        )
+        self.cache_shadow_false_hits = Gauge(
+            "smartflow_cache_shadow_false_hit_rate",
+            "Shadow mode's estimate of the share of semantic hits that served a wrong answer "
+            "(95% upper bound), per namespace; under --workers the highest worker's",
+            ("namespace",),
+            registry=r,
+            multiprocess_mode="max",
         )
         self.cache_shadow = Counter(
             "smartflow_cache_shadow_checks_total",

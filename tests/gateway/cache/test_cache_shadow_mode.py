@@ -51,18 +51,22 @@ async def shadow(tmp_path: Path, embedding_models: Path) -> AsyncIterator[Shadow
         yield Shadow(gw, up)
 
 
-async def _shadow_metric(gw: RunningGateway, namespace: str, verdict: str) -> float:
+async def _metric(gw: RunningGateway, name: str, *labels: str) -> float:
     async with aiohttp.ClientSession() as session, session.get(gw.url + "/metrics") as response:
         text = await response.text()
-    prefix = "smartflow_cache_shadow_checks_total{"
     for line in text.splitlines():
-        if (
-            line.startswith(prefix)
-            and f'namespace="{namespace}"' in line
-            and f'verdict="{verdict}"' in line
-        ):
+        if line.startswith(name + "{") and all(label in line for label in labels):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+async def _shadow_metric(gw: RunningGateway, namespace: str, verdict: str) -> float:
+    return await _metric(
+        gw,
+        "smartflow_cache_shadow_checks_total",
+        f'namespace="{namespace}"',
+        f'verdict="{verdict}"',
+    )
 
 
 async def test_a_semantic_hit_is_re_asked_and_a_different_answer_counted(
@@ -81,6 +85,10 @@ async def test_a_semantic_hit_is_re_asked_and_a_different_answer_counted(
     assert row["shadow"]["disagreed"] == 1
     assert row["shadow"]["false_hit_rate"] == 1.0
     assert await _shadow_metric(gw, "team:banking", "disagreed") == 1
+    upper = await _metric(
+        gw, "smartflow_cache_shadow_false_hit_rate", 'namespace="team:banking"'
+    )  # one disagreement in one: the estimate's 95% upper bound is 1
+    assert upper == row["shadow"]["false_hit_upper_95"] == 1.0
     # exact hits are never re-asked
     assert (await post_chat(gw, chat(ASKED), secret=key["key"])).cache == "hit-exact"
     assert up.calls() == 2

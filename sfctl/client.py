@@ -7,7 +7,8 @@ address). The admin key follows the rule `sfctl up` follows (admin_key.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -20,7 +21,7 @@ from sfctl import local_record
 from sfctl.admin_key import AdminKey, find_admin_key
 from sfctl.errors import SfctlError, UsageError
 from sfctl.local_record import LocalGateway
-from sfctl.spec import CliEnvironment
+from sfctl.spec import CliEnvironment, cli_environment
 
 KEYS = "/api/enterprise/vkeys"
 CACHE_STATS = "/api/metacache/stats"
@@ -207,3 +208,13 @@ def _error(response: httpx.Response, payload: Any) -> SfctlError:
     if status in (400, 422):
         return UsageError(f"the management API rejected the request ({status}): {text}")
     return SfctlError(f"{text} (HTTP {status})")
+
+
+@contextmanager
+def admin_client(
+    url: str | None, admin_key: str | None, data_dir: Path | None, timeout: float
+) -> Iterator[AdminClient]:
+    """The client a management command opens from its --url/--admin-key/--data-dir options."""
+    target = resolve_target(url, admin_key, cli_environment(), data_dir)
+    with AdminClient(target.url, target.admin_key, timeout=timeout) as client:
+        yield client

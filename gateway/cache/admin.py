@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from redis.exceptions import RedisError
 
 from gateway.cache.metacache import MetaCache
-from gateway.cache.stats import PHASES
+from gateway.cache.stats import PHASES, PhaseStats, rate
 from gateway.core.cache_shadow import ShadowStats
 from gateway.core.errors import ServiceUnavailable
 
@@ -68,10 +68,6 @@ class CacheAdmin:
         return 0
 
 
-def _rate(hits: float, lookups: float) -> float:
-    return round(hits / lookups, 4) if lookups else 0.0
-
-
 def merge(replicas: list[dict[str, Any]]) -> dict[str, Any]:
     """Counters summed over replicas; entries per namespace from the replica holding the most
     (in shared mode every replica holds the same entries)."""
@@ -81,7 +77,7 @@ def merge(replicas: list[dict[str, Any]]) -> dict[str, Any]:
     total["embedder"] = next((r.get("embedder") for r in replicas if r.get("embedder")), None)
     total["threshold"] = next((r["threshold"] for r in replicas if "threshold" in r), None)
     not_stored: dict[str, int] = {}
-    phases = {phase: {"lookups": 0, "hits": 0, "ms": 0.0} for phase in PHASES}
+    phases = {phase: PhaseStats() for phase in PHASES}
     namespaces: dict[str, dict[str, Any]] = {}
     for replica in replicas:
         for name in _COUNTERS:
@@ -91,26 +87,19 @@ def merge(replicas: list[dict[str, Any]]) -> dict[str, Any]:
             not_stored[reason] = not_stored.get(reason, 0) + count
         for phase, figures in replica.get("phases", {}).items():
             if phase in phases:
-                phases[phase]["lookups"] += figures["lookups"]
-                phases[phase]["hits"] += figures["hits"]
-                phases[phase]["ms"] += figures["mean_ms"] * figures["lookups"]
+                summed = phases[phase]
+                summed.lookups += figures["lookups"]
+                summed.hits += figures["hits"]
+                summed.seconds += figures["mean_ms"] * figures["lookups"] / 1000
         for row in replica.get("namespaces", []):
             _merge_namespace(namespaces, row)
     total["usd_saved"] = round(total["usd_saved"], 6)
-    total["hit_rate"] = _rate(total["hits"], total["lookups"])
+    total["hit_rate"] = rate(total["hits"], total["lookups"])
     total["not_stored"] = dict(sorted(not_stored.items()))
-    total["phases"] = {
-        phase: {
-            "lookups": f["lookups"],
-            "hits": f["hits"],
-            "hit_rate": _rate(f["hits"], f["lookups"]),
-            "mean_ms": round(f["ms"] / f["lookups"], 4) if f["lookups"] else 0.0,
-        }
-        for phase, f in phases.items()
-    }
+    total["phases"] = {phase: summed.as_dict() for phase, summed in phases.items()}
     rows = sorted(namespaces.values(), key=lambda row: row["namespace"])
     for row in rows:
-        row["hit_rate"] = _rate(row["hits"], row["hits"] + row["misses"])
+        row["hit_rate"] = rate(row["hits"], row["hits"] + row["misses"])
         row["usd_saved"] = round(row["usd_saved"], 6)
         row["shadow"] = row["shadow"].as_dict()
     total["entries"] = sum(row["entries"] for row in rows)

@@ -12,6 +12,7 @@ makes the cache local; it never fails a request.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -25,7 +26,7 @@ from gateway.cache.entry import CachedRoute, CacheEntry, SemanticRecord
 from gateway.cache.local_store import LocalCache
 from gateway.cache.redis_store import CacheEvent
 from gateway.cache.stats import HIT_HEADER, CacheStats, Phase
-from gateway.core.cache_guard import analyze
+from gateway.core.cache_guard import TextFeatures, analyze
 from gateway.core.cache_key import ConversationSplit, Wire, request_keys, split_conversation
 from gateway.core.semantic_match import DEFAULT_CONTEXT_THRESHOLD, SemanticSide, semantic_match
 from gateway.observability.metrics import GatewayMetrics
@@ -37,6 +38,7 @@ CANDIDATES: Final = 8  # nearest entries judged per semantic lookup
 # change at the end of a long prompt, so long questions are answered from exact phases only.
 MAX_SEMANTIC_CHARS: Final = 1000
 MAX_CONTEXT_CHARS: Final = 1000  # the most recent part of the context is what is embedded
+FEATURES_REMEMBERED: Final = 4096
 
 
 class SharedStore(Protocol):
@@ -95,13 +97,19 @@ def context_text(split: ConversationSplit) -> str:
 
 
 def _side(
-    question: str, context_key: str, recent_key: str, context: str, needs: bool
+    read: Callable[[str], TextFeatures],
+    question: str,
+    context: str,
+    *,
+    context_key: str,
+    recent_key: str,
+    needs: bool,
 ) -> SemanticSide:
     return SemanticSide(
-        question=analyze(question),
+        question=read(question),
         context_key=context_key,
         recent_key=recent_key,
-        context=analyze(context) if context else None,
+        context=read(context) if context else None,
         needs_context=needs,
     )
 
@@ -128,6 +136,9 @@ class MetaCache:
         self._threshold = threshold
         self._ttl_s = ttl_s
         self._clock = clock
+        # the guard's reading of a stored question (and context) is needed again by every
+        # lookup that finds it among the candidates: the most recent readings are kept
+        self._read_stored = functools.lru_cache(maxsize=FEATURES_REMEMBERED)(analyze)
 
     # -- lookup ----------------------------------------------------------------------------------
 
@@ -248,18 +259,20 @@ class MetaCache:
                 break
             if query is None:
                 query = _side(
+                    analyze,
                     split.last_turn_text,
-                    split.context_key,
-                    split.recent_key,
                     context_text(split),
-                    split.needs_context,
+                    context_key=split.context_key,
+                    recent_key=split.recent_key,
+                    needs=split.needs_context,
                 )
             cached = _side(
+                self._read_stored,
                 record.question,
-                record.context_key,
-                record.recent_key,
                 record.context,
-                record.needs_context,
+                context_key=record.context_key,
+                recent_key=record.recent_key,
+                needs=record.needs_context,
             )
             verdict = semantic_match(
                 query,

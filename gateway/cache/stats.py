@@ -22,6 +22,11 @@ HIT_HEADER: Final[dict[Phase, str]] = {
 }
 
 
+def rate(hits: float, lookups: float) -> float:
+    """A hit rate as the stats show it (0 when nothing was looked up)."""
+    return round(hits / lookups, 4) if lookups else 0.0
+
+
 @dataclass(slots=True)
 class PhaseStats:
     lookups: int = 0
@@ -32,7 +37,7 @@ class PhaseStats:
         return {
             "lookups": self.lookups,
             "hits": self.hits,
-            "hit_rate": round(self.hits / self.lookups, 4) if self.lookups else 0.0,
+            "hit_rate": rate(self.hits, self.lookups),
             "mean_ms": round(self.seconds * 1000 / self.lookups, 4) if self.lookups else 0.0,
         }
 
@@ -97,7 +102,7 @@ class CacheStats:
             "hits": self.hits,
             "misses": self.misses,
             "bypassed": self.bypassed,
-            "hit_rate": round(self.hits / self.lookups, 4) if self.lookups else 0.0,
+            "hit_rate": rate(self.hits, self.lookups),
             "stored": self.stored,
             "not_stored": dict(sorted(self.not_stored.items())),
             "evicted": self.evicted,
@@ -117,14 +122,13 @@ def _namespace_row(
 ) -> dict[str, Any]:
     stats = stats or NamespaceStats()
     entries, size = sizes.get(name, (0, 0))
-    lookups = stats.hits + stats.misses
     return {
         "namespace": name,
         "entries": entries,
         "bytes": size,
         "hits": stats.hits,
         "misses": stats.misses,
-        "hit_rate": round(stats.hits / lookups, 4) if lookups else 0.0,
+        "hit_rate": rate(stats.hits, stats.hits + stats.misses),
         "tokens_saved": stats.tokens_saved,
         "usd_saved": round(stats.usd_saved, 6),
         "shadow": stats.shadow.as_dict(),

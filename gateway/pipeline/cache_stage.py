@@ -23,17 +23,12 @@ from gateway.core.cache_policy import CachePolicy, request_decision, response_de
 from gateway.core.cache_replay import replay_frames
 from gateway.core.stream_assemble import SSECapture, assembler_for
 from gateway.pipeline.context import RequestContext, shadow_context, without_stream
-from gateway.pipeline.respond import json_response, smartflow_headers
+from gateway.pipeline.respond import json_response, sse_response
 from gateway.pipeline.state import GatewayState
 
 log = logging.getLogger("smartflow.cache")
 
 ADMIN_NAMESPACE = "admin"  # the admin key on the local all-in-one gateway
-SSE_HEADERS = {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache",
-    "x-accel-buffering": "no",
-}
 Refetch = Callable[[], Awaitable[bytes | None]]
 Tap = Callable[[bytes], None]
 SSE_FRAMING = 64
@@ -137,8 +132,7 @@ async def answer_hit(
         route=entry.route,
         include_usage=isinstance(options, Mapping) and bool(options.get("include_usage")),
     )
-    ctx.status = 200
-    out = web.StreamResponse(status=200, headers={**SSE_HEADERS, **smartflow_headers(ctx)})
+    out = sse_response(ctx, 200)
     await out.prepare(request)
     await out.write(b"".join(frames))
     await out.write_eof()

@@ -14,16 +14,10 @@ from gateway.core.errors import GatewayError, UpstreamUnavailable
 from gateway.core.sse import SSEEvent, SSEParser
 from gateway.pipeline import cache_stage
 from gateway.pipeline.context import RequestContext
-from gateway.pipeline.respond import error_body, json_response, smartflow_headers
+from gateway.pipeline.respond import error_body, json_response, sse_response
 from gateway.pipeline.router import Sent
 
 log = logging.getLogger("smartflow.relay")
-
-SSE_HEADERS = {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache",
-    "x-accel-buffering": "no",
-}
 
 
 class _SSEResponse(web.StreamResponse):
@@ -125,10 +119,7 @@ async def relay_stream(
     event in the client's format. A client that goes away cancels the handler, which closes the
     upstream connection in the `finally` below."""
     upstream = sent.response
-    out = web.StreamResponse(
-        status=upstream.status, headers={**SSE_HEADERS, **smartflow_headers(ctx)}
-    )
-    ctx.status = upstream.status
+    out = sse_response(ctx, upstream.status)
     sniffer = UsageSniffer(strip=ctx.strip_usage) if translator is None else None
     tap = cache_stage.stream_tap(ctx, upstream.status, upstream.headers)
     try:

@@ -14,6 +14,11 @@ from gateway.core.errors import (
 from gateway.pipeline.context import RequestContext
 
 JSON = "application/json"
+SSE_HEADERS = {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+}
 
 
 def smartflow_headers(ctx: RequestContext) -> dict[str, str]:
@@ -30,6 +35,12 @@ def smartflow_headers(ctx: RequestContext) -> dict[str, str]:
 def json_response(ctx: RequestContext, status: int, body: bytes) -> web.Response:
     ctx.status = status
     return web.Response(status=status, body=body, content_type=JSON, headers=smartflow_headers(ctx))
+
+
+def sse_response(ctx: RequestContext, status: int) -> web.StreamResponse:
+    """A stream's response, before its first byte: the event-stream headers and ours."""
+    ctx.status = status
+    return web.StreamResponse(status=status, headers={**SSE_HEADERS, **smartflow_headers(ctx)})
 
 
 def error_body(ctx: RequestContext, error: GatewayError) -> bytes:

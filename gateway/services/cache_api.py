@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.core.errors import InvalidRequest, ServiceUnavailable
 from gateway.pipeline.state import GatewayState
+from gateway.services.keys_api import json_response, validation_error
 from gateway.services.openapi import errors, json_body
 from gateway.services.openapi import json_response as json_response_doc
 
@@ -28,10 +28,6 @@ class PurgeRequest(BaseModel):
     model: str | None = Field(default=None, min_length=1, max_length=200)
 
 
-def _json(payload: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
-
-
 def _admin(state: GatewayState) -> Any:
     if state.cache_admin is None:
         raise ServiceUnavailable("the response cache is not enabled on this gateway")
@@ -39,7 +35,7 @@ def _admin(state: GatewayState) -> Any:
 
 
 async def cache_stats(request: web.Request, state: GatewayState) -> web.Response:
-    return _json(await _admin(state).stats())
+    return json_response(await _admin(state).stats())
 
 
 async def cache_purge(request: web.Request, state: GatewayState) -> web.Response:
@@ -50,11 +46,9 @@ async def cache_purge(request: web.Request, state: GatewayState) -> web.Response
     try:
         body = PurgeRequest.model_validate_json(raw or b"{}")
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise InvalidRequest(f"{where}: {first['msg']}", param=where) from None
+        raise validation_error(exc) from None
     purged = await admin.purge(body.namespace, body.model)
-    return _json({"purged": purged, "namespace": body.namespace, "model": body.model})
+    return json_response({"purged": purged, "namespace": body.namespace, "model": body.model})
 
 
 ROUTES = (

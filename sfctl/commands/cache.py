@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from sfctl.cache_warm import (
     summary,
     warm,
 )
-from sfctl.client import AdminClient, resolve_target
+from sfctl.client import AdminClient, admin_client
 from sfctl.commands.keys import ADMIN_KEY, DATA_DIR, OUTPUT, TIMEOUT, URL, Output
 from sfctl.errors import SfctlError, UsageError
 from sfctl.spec import cli_environment
@@ -43,15 +42,6 @@ PHASE_NAMES = {
 #: a warm run longer than this shows only the lines that need attention (-o json: all)
 ALL_LINES_UP_TO = 200
 KEY_ENV = ("SMARTFLOW_API_KEY", "SF_API_KEY")
-
-
-@contextmanager
-def _client(
-    url: str | None, admin_key: str | None, data_dir: Path | None, timeout: float
-) -> Iterator[AdminClient]:
-    target = resolve_target(url, admin_key, cli_environment(), data_dir)
-    with AdminClient(target.url, target.admin_key, timeout=timeout) as client:
-        yield client
 
 
 # --- output ----------------------------------------------------------------------------------
@@ -179,7 +169,7 @@ def stats(
     """Hits per phase, savings, entries per namespace, shadow mode's false hits.
 
     Summed over every proxy replica."""
-    with _client(url, admin_key, data_dir, timeout) as client:
+    with admin_client(url, admin_key, data_dir, timeout) as client:
         figures = client.cache_stats()
     if output is Output.json:
         ui.emit_json(figures)
@@ -204,7 +194,7 @@ def purge(
     for option, value in (("--namespace", namespace), ("--model", model)):
         if value is not None and not value.strip():
             raise UsageError(f"{option} must not be empty (leave it out to purge every one)")
-    with _client(url, admin_key, data_dir, timeout) as client:
+    with admin_client(url, admin_key, data_dir, timeout) as client:
         if namespace is None and model is None and not yes:
             _confirm_all(client)
         result = client.purge_cache(namespace, model)

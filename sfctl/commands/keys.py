@@ -6,8 +6,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -16,9 +15,8 @@ from typing import Any
 import typer
 
 from sfctl import key_cache, ui
-from sfctl.client import AdminClient, resolve_target
+from sfctl.client import admin_client
 from sfctl.errors import UsageError
-from sfctl.spec import cli_environment
 
 app = typer.Typer(
     name="keys",
@@ -223,15 +221,6 @@ def _show_secret(record: Mapping[str, Any], output: Output, verb: str) -> None:
     ui.fields(f"Key {record['id']}", _record_fields(record))
 
 
-@contextmanager
-def _client(
-    url: str | None, admin_key: str | None, data_dir: Path | None, timeout: float
-) -> Iterator[AdminClient]:
-    target = resolve_target(url, admin_key, cli_environment(), data_dir)
-    with AdminClient(target.url, target.admin_key, timeout=timeout) as client:
-        yield client
-
-
 # --- commands --------------------------------------------------------------------------------
 
 
@@ -285,7 +274,7 @@ def create(
     )
     if cache_fields:
         body["cache"] = cache_fields
-    with _client(url, admin_key, data_dir, timeout) as client:
+    with admin_client(url, admin_key, data_dir, timeout) as client:
         _show_secret(client.create_key(body), output, "Created")
 
 
@@ -300,7 +289,7 @@ def list_keys(
     timeout: float = TIMEOUT,
 ) -> None:
     """List keys in the order they were created."""
-    with _client(url, admin_key, data_dir, timeout) as client:
+    with admin_client(url, admin_key, data_dir, timeout) as client:
         page = client.list_keys(offset=offset, limit=limit)
     if output is Output.json:
         ui.emit_json(page)
@@ -343,7 +332,7 @@ def show(
     timeout: float = TIMEOUT,
 ) -> None:
     """Show one key (never its secret)."""
-    with _client(url, admin_key, data_dir, timeout) as client:
+    with admin_client(url, admin_key, data_dir, timeout) as client:
         _show(client.get_key(key_id), output, f"Key {key_id}")
 
 
@@ -397,7 +386,7 @@ def update(
     )  # fmt: skip
     if not (changes or limits or parsed_metadata or budget_change or cache_fields):
         raise UsageError("nothing to change: pass at least one option (see --help)")
-    with _client(url, admin_key, data_dir, timeout) as client:
+    with admin_client(url, admin_key, data_dir, timeout) as client:
         merge = limits or parsed_metadata or period or cache_fields
         current = client.get_key(key_id) if merge else {}
         if cache_fields:  # the API replaces the cache object too
@@ -438,7 +427,7 @@ def revoke(
     timeout: float = TIMEOUT,
 ) -> None:
     """Revoke a key: it stops working at once on every replica. Revoking twice is harmless."""
-    with _client(url, admin_key, data_dir, timeout) as client:
+    with admin_client(url, admin_key, data_dir, timeout) as client:
         record = client.revoke_key(key_id)
     if output is Output.table:
         ui.success(f"Revoked key {record['id']} ({ui.literal(record['name'])}).")
@@ -455,7 +444,7 @@ def rotate(
     timeout: float = TIMEOUT,
 ) -> None:
     """Give a key a new secret (same id, limits and budget); the old secret stops working."""
-    with _client(url, admin_key, data_dir, timeout) as client:
+    with admin_client(url, admin_key, data_dir, timeout) as client:
         _show_secret(client.rotate_key(key_id), output, "Rotated")
 
 
@@ -469,7 +458,7 @@ def budget_status(
     timeout: float = TIMEOUT,
 ) -> None:
     """Spend in the key's current budget window."""
-    with _client(url, admin_key, data_dir, timeout) as client:
+    with admin_client(url, admin_key, data_dir, timeout) as client:
         status = client.key_budget(key_id)
     if output is Output.json:
         ui.emit_json(status)

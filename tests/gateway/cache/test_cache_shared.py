@@ -16,7 +16,6 @@ so a test can poll a replica until its memory has caught up with the event strea
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -35,6 +34,7 @@ from gateway.cache.entry import decode
 from support.gateway import ADMIN_KEY
 from support.pg import fresh_database
 from support.procs import free_port, gateway_process
+from support.redis_server import RedisServer
 from support.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.e2e
@@ -49,44 +49,6 @@ DOCUMENTS = "What documents do I need to open a savings account?"
 DOCUMENTS_REWORDED = "Which documents do I need to open a savings account?"
 DISPUTE = "How do I dispute a charge on my credit card statement?"
 DISPUTE_REWORDED = "How can I dispute a charge on my credit card statement?"
-
-
-class OwnRedis:
-    """A redis-server of the test's own on a fixed free port: stopped by pid and started again
-    at the same address (empty: no persistence, as a restarted cache node)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                *("--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--save", "", "--appendonly", "no"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            probe = subprocess.run(
-                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False
-            )
-            if probe.stdout.strip() == b"PONG":
-                return
-            time.sleep(0.02)
-        raise AssertionError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 @dataclass
@@ -119,7 +81,7 @@ class Replica:
 
 @dataclass
 class Cluster:
-    server: OwnRedis
+    server: RedisServer
     redis: redis.Redis
     env: dict[str, str]
     a: Replica
@@ -163,7 +125,7 @@ async def replicas(env: dict[str, str], count: int) -> AsyncIterator[list[Replic
 
 @pytest.fixture
 async def cluster(embedding_models: Path) -> AsyncIterator[Cluster]:
-    server = OwnRedis()
+    server = RedisServer()
     server.start()
     try:
         async with fresh_database("smartflow_mc") as dsn:
@@ -180,7 +142,7 @@ async def cluster(embedding_models: Path) -> AsyncIterator[Cluster]:
                 finally:
                     await client.aclose()
     finally:
-        server.stop()
+        server.kill()
 
 
 async def until(check: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 10.0) -> None:
@@ -300,7 +262,7 @@ async def test_redis_down_serves_every_request_and_resyncs_when_back(cluster: Cl
     await stored(cluster, before)
     assert (await b.ask(PASSWORD))[0] == "hit-exact"  # now in B's memory too
 
-    cluster.server.stop()
+    cluster.server.kill()
     for replica in (a, b):  # local hits from each process's own memory
         cache, answer = await replica.ask(PASSWORD)
         assert cache == "hit-exact" and answer.id == before.id

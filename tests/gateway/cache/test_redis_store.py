@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -20,7 +19,7 @@ from gateway.cache.local_store import LocalCache
 from gateway.cache.redis_store import CacheEvent, RedisCacheStore
 from gateway.store.counters_redis import fail_fast_client
 
-from support.procs import free_port
+from support.redis_server import RedisServer
 
 MAIN_REDIS = "redis://127.0.0.1:6379"
 
@@ -243,43 +242,6 @@ async def test_an_unreadable_entry_is_a_miss(prefix: str) -> None:
     await a.client.set(f"{prefix}:e:bad", b"not an entry")
     assert await a.store.get("bad") is None
     await a.close()
-
-
-class RedisServer:
-    """A throwaway redis-server on a fixed port, so a restart comes back at the same address."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                *("--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--save", "", "--appendonly", "no"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            probe = subprocess.run(
-                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False
-            )
-            if probe.stdout.strip() == b"PONG":
-                return
-            time.sleep(0.02)
-        raise AssertionError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from redis.crc import key_slot
 from gateway.store.base import Admission, Settlement
 from gateway.store.counters_redis import RedisCounters, fail_fast_client
 
-from support.procs import free_port
+from support.redis_server import RedisServer
 
 T0 = 1_800_000_000.0 - 1_800_000_000.0 % 3600
 KEY = "vk_0123456789abcdef"
@@ -36,49 +35,6 @@ class FixedSpend:
     async def spent_since(self, key_id: str, since: float) -> float:
         self.calls += 1
         return self.spent
-
-
-class RedisServer:
-    """A throwaway redis-server on a fixed port, so a restart comes back at the same address."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            probe = subprocess.run(
-                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, check=False
-            )
-            if probe.stdout.strip() == b"PONG":
-                return
-            time.sleep(0.02)
-        raise AssertionError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture

@@ -55,33 +55,61 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class Fleet:
+    """Server processes for one benchmark run, each on a free loopback port, logging into the
+    work dir; stopped by their pids when the run ends (also reused by bench_guard.py)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.urls: dict[str, str] = {}
+        self._started: list[subprocess.Popen[bytes]] = []
+        self._env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        }
+
+    def start(self, name: str, argv: list[str], **extra: str) -> str:
+        port = _free_port()
+        with (self.workdir / f"{name}.log").open("wb") as log:
+            self._started.append(
+                subprocess.Popen(
+                    [*argv, "--port", str(port)],
+                    cwd=REPO,
+                    env={**self._env, **extra},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        self.urls[name] = f"http://127.0.0.1:{port}"
+        return self.urls[name]
+
+    def stop(self) -> None:
+        for process in self._started:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self._started:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextlib.contextmanager
+def fleet(workdir: Path) -> Iterator[Fleet]:
+    servers = Fleet(workdir)
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
 @contextlib.contextmanager
 def servers(workdir: Path, model_dir: Path) -> Iterator[dict[str, str]]:
     """name -> base URL; every process stopped by its pid at the end."""
     py = sys.executable
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    }
-    started: list[subprocess.Popen[bytes]] = []
-    urls: dict[str, str] = {}
-
-    def start(name: str, argv: list[str], **extra: str) -> str:
-        port = _free_port()
-        with (workdir / f"{name}.log").open("wb") as log:
-            process = subprocess.Popen(
-                [*argv, "--port", str(port)],
-                cwd=REPO,
-                env={**env, **extra},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        started.append(process)
-        urls[name] = f"http://127.0.0.1:{port}"
-        return urls[name]
-
-    try:
-        mock = start("direct", [py, "-m", "sfctl", "mock-upstream", "--latency-ms", "0"])
+    with fleet(workdir) as running:
+        mock = running.start("direct", [py, "-m", "sfctl", "mock-upstream", "--latency-ms", "0"])
         routing = workdir / "routing.yaml"
         routing.write_text(
             f"providers:\n  - {{name: up, type: openai-compatible, base_url: '{mock}/v1'}}\n"
@@ -90,7 +118,7 @@ def servers(workdir: Path, model_dir: Path) -> Iterator[dict[str, str]]:
         )
         gateway = [py, "-m", "gateway", "--service", "all", "--host", "127.0.0.1"]
         for embedder in EMBEDDERS:
-            start(
+            running.start(
                 embedder,
                 [*gateway, "--config", str(routing)],
                 ADMIN_API_KEY=ADMIN_KEY,
@@ -99,17 +127,7 @@ def servers(workdir: Path, model_dir: Path) -> Iterator[dict[str, str]]:
                 SMARTFLOW_MODEL_DIR=str(model_dir),
                 SMARTFLOW_CACHE_EMBEDDER=embedder,
             )
-        yield urls
-    finally:
-        for process in started:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in started:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        yield running.urls
 
 
 def _body(question: str) -> dict[str, Any]:

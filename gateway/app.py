@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
@@ -19,7 +20,16 @@ from gateway.observability.tracing import build_tracer
 from gateway.pipeline.auth import AdminKeyAuth
 from gateway.pipeline.keyauth import KeyAuthenticator
 from gateway.pipeline.state import STATE, GatewayState
-from gateway.services import audit_api, cache_api, common, compliance, ops_api, proxy
+from gateway.services import (
+    audit_api,
+    cache_api,
+    common,
+    compliance,
+    ops_api,
+    policy_api,
+    policy_service,
+    proxy,
+)
 from gateway.services.audit_api import AUDIT_STORE
 from gateway.settings import Settings, SettingsError
 from gateway.store import sqlite
@@ -27,6 +37,8 @@ from gateway.store.perf_board import CACHE_BOARD, RedisPerfBoard, publish_foreve
 from gateway.store.perf_board import stop as stop_task
 
 DATA_PLANE = ("proxy", "all")
+GUARDED = (*DATA_PLANE, "api-server", "compliance", "policy-perfect")  # open the policy store
+SCAN_THREADS = 2  # scans too long or too risky for the event loop (custom regexes)
 REDIS = web.AppKey("smartflow_redis", object)  # the shared-mode client, None when embedded
 AUDIT_SPILL = "audit-spill.jsonl"
 PERF_EVERY_S = 5.0
@@ -122,6 +134,24 @@ async def _response_cache(app: web.Application) -> AsyncIterator[None]:
             state.cache = state.cache_shadow = state.cache_admin = None
 
 
+async def _guardrails(app: web.Application) -> AsyncIterator[None]:
+    """The proxy's guardrails: the policies in force (with their compliance engine), the
+    organisations' baselines, and the threads that run scans which may be slow."""
+    state = app[STATE]
+    if not state.settings.compliance.enabled:
+        yield
+        return
+    state.policies = app[policy_api.POLICIES].policies
+    state.baselines = app[compliance.COMPLIANCE].baselines
+    pool = ThreadPoolExecutor(max_workers=SCAN_THREADS, thread_name_prefix="smartflow-scan")
+    state.scan_pool = pool
+    try:
+        yield
+    finally:
+        state.policies = state.baselines = state.scan_pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Ready once every other startup context has run; tracer flushed at the very end."""
     state = app[STATE]
@@ -171,7 +201,17 @@ def build_app(settings: Settings) -> web.Application:
         api_server.add_admin_routes(app, ops_api.ROUTES)
         api_server.add_admin_routes(app, cache_api.ROUTES)
         audit_api.add_routes(app)
+    if service in GUARDED:
+        policy_api.add_policy_context(app)
+    if service in (*DATA_PLANE, "compliance"):
+        compliance.add_baseline_context(app)
+    if service in DATA_PLANE:
+        app.cleanup_ctx.append(_guardrails)
+    if service in ("api-server", "all"):
+        policy_api.setup(app)
     if service in ("compliance", "all"):
         compliance.setup(app)
+    if service in ("policy-perfect", "all"):
+        policy_service.setup(app)
     app.cleanup_ctx.append(_lifecycle)
     return app

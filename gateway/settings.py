@@ -85,6 +85,19 @@ class CacheSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ComplianceSettings:
+    """Guardrails in the proxy (SMARTFLOW_COMPLIANCE_*); the timeout is COMPLIANCE_TIMEOUT_SECS."""
+
+    enabled: bool = True  # SMARTFLOW_COMPLIANCE: off skips scanning and policies entirely
+    # SMARTFLOW_COMPLIANCE_AUDIT_SCAN: with no policy to enforce, still scan (off the hot path,
+    # after the response) so the audit log and metrics count findings
+    audit_scan: bool = True
+    stream_chunk_chars: int = 200  # SMARTFLOW_COMPLIANCE_STREAM_CHUNK_CHARS
+    stream_context_chars: int = 50  # SMARTFLOW_COMPLIANCE_STREAM_CONTEXT_CHARS
+    refresh_s: float = 1.0  # SMARTFLOW_POLICY_REFRESH_SECS: how often proxies look for changes
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     service_type: ServiceType
     host: str
@@ -101,6 +114,7 @@ class Settings:
     semantic_cache_threshold: float = 0.90
     cache: CacheSettings = field(default_factory=CacheSettings)
     compliance_timeout_secs: float = 8.0
+    compliance: ComplianceSettings = field(default_factory=ComplianceSettings)
     max_body_bytes: int = 50 * 1024 * 1024
     shutdown_timeout_s: float = 30.0
     log_level: str = "INFO"
@@ -176,7 +190,38 @@ def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
                 f"provider {provider_config.name!r} uses azure_ad, which needs azure-identity: "
                 "pip install 'smartflow[azure]'"
             )
+    _check_guardrails(config, path)
     return config
+
+
+def _check_guardrails(config: GatewayConfig, path: str) -> None:
+    """The config file's policies and guardrail settings, checked before anything starts (the
+    proxy compiles them again when it opens the policy set)."""
+    from gateway.compliance.config import GuardrailConfig
+    from gateway.policy.compile import PolicyError, compile_policy
+
+    names: set[str] = set()
+    for index, document in enumerate(config.policies):
+        try:
+            compiled = compile_policy(document)
+        except PolicyError as exc:
+            raise SettingsError(
+                f"SMARTFLOW_CONFIG {path}: policies[{index}]: {exc.message}"
+            ) from None
+        if compiled.policy.name in names:
+            raise SettingsError(
+                f"SMARTFLOW_CONFIG {path}: policies[{index}]: a second policy named "
+                f"{compiled.policy.name!r}"
+            )
+        names.add(compiled.policy.name)
+    if config.guardrails is not None:
+        try:
+            GuardrailConfig.model_validate(config.guardrails)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "guardrails"
+            message = str(first["msg"]).removeprefix("Value error, ")
+            raise SettingsError(f"SMARTFLOW_CONFIG {path}: guardrails.{where}: {message}") from None
 
 
 def _log_file(env: Mapping[str, str]) -> LogFileSettings | None:
@@ -342,6 +387,7 @@ def load_settings(
         semantic_cache_threshold=threshold,
         cache=_cache_settings(env),
         compliance_timeout_secs=_number(env, "COMPLIANCE_TIMEOUT_SECS", 8.0),
+        compliance=_compliance_settings(env),
         max_body_bytes=int(
             _number(env, "SMARTFLOW_MAX_BODY_BYTES", 50 * 1024 * 1024, minimum=1024)
         ),
@@ -351,4 +397,21 @@ def load_settings(
         log_file=_log_file(env),
         otel_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
         features=_features(config, env, mcp),
+    )
+
+
+def _compliance_settings(env: Mapping[str, str]) -> ComplianceSettings:
+    chunk = int(_number(env, "SMARTFLOW_COMPLIANCE_STREAM_CHUNK_CHARS", 200, minimum=16))
+    context = int(_number(env, "SMARTFLOW_COMPLIANCE_STREAM_CONTEXT_CHARS", 50))
+    if context >= chunk:
+        raise SettingsError(
+            "SMARTFLOW_COMPLIANCE_STREAM_CONTEXT_CHARS must be smaller than "
+            "SMARTFLOW_COMPLIANCE_STREAM_CHUNK_CHARS"
+        )
+    return ComplianceSettings(
+        enabled=_bool(env, "SMARTFLOW_COMPLIANCE", True),
+        audit_scan=_bool(env, "SMARTFLOW_COMPLIANCE_AUDIT_SCAN", True),
+        stream_chunk_chars=chunk,
+        stream_context_chars=context,
+        refresh_s=_number(env, "SMARTFLOW_POLICY_REFRESH_SECS", 1.0, minimum=0.05),
     )

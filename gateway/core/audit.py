@@ -15,7 +15,7 @@ from typing import Any, Literal
 import orjson
 
 CacheOutcome = Literal["miss", "hit-exact", "hit-semantic", "bypass"]
-ComplianceOutcome = Literal["pass", "flag", "block"]
+ComplianceOutcome = Literal["pass", "flag", "block", "timeout"]  # timeout: let through unscanned
 GroupBy = Literal["key", "model", "day"]
 GROUP_BYS: tuple[GroupBy, ...] = ("key", "model", "day")
 
@@ -55,6 +55,12 @@ class AuditRecord:
     # a cache hit: what answering it upstream took at the time (tokens) and cost (USD)
     tokens_saved: int = 0
     usd_saved: float = 0.0
+    # compliance (issue 14): finding types and counts ("email=2,us_ssn=1"), never the matched
+    # text; the policy decision that applied ("pii-guard@3:block-ssn") and what it did
+    # ("deny", "redact", "route", ...; "shadow:deny" when recorded but not enforced)
+    findings: str | None = None
+    policy: str | None = None
+    policy_action: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in FIELDS}

@@ -6,7 +6,7 @@ shape, so a mistake is reported with the field that is wrong.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -78,6 +78,11 @@ class GatewayConfig(_Strict):
     # per-model prices (USD per million tokens), over the built-in defaults; keyed by the model
     # name clients ask for or the upstream name a deployment serves
     pricing: dict[str, ModelPrice] = Field(default_factory=dict)
+    # guardrail policies and scanner settings (issue 14), validated by gateway.settings with
+    # gateway.policy.compile and gateway.compliance.config: read-only beside those managed
+    # through /api/policies and /api/guardrails
+    policies: list[dict[str, Any]] = Field(default_factory=list)
+    guardrails: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> GatewayConfig:

@@ -53,6 +53,12 @@ class PermissionDenied(GatewayError):
     anthropic_type = "permission_error"
 
 
+class PolicyViolation(PermissionDenied):
+    """A guardrail policy refused the request or its response (the message is the policy's)."""
+
+    default_code = "policy_violation"
+
+
 class NotFound(GatewayError):
     status = 404
     openai_type = "invalid_request_error"
@@ -99,6 +105,12 @@ class ServiceUnavailable(GatewayError):
     openai_type = "api_error"
     anthropic_type = "overloaded_error"
     default_code = "service_unavailable"
+
+
+class ComplianceTimeout(ServiceUnavailable):
+    """The compliance scan outlasted COMPLIANCE_TIMEOUT_SECS and the policy fails closed."""
+
+    default_code = "compliance_timeout"
 
 
 class UpstreamRejected(GatewayError):

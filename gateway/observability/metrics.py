@@ -143,6 +143,37 @@ class GatewayMetrics:
             buckets=OVERHEAD_BUCKETS,
             registry=r,
         )
+        self.compliance_scan = Histogram(
+            "smartflow_compliance_scan_seconds",
+            "Time to scan a prompt or a response (streams: per window)",
+            ("direction",),
+            buckets=OVERHEAD_BUCKETS,
+            registry=r,
+        )
+        self.compliance_findings = Counter(
+            "smartflow_compliance_findings_total",
+            "Compliance findings by type and direction (counts only, never the text)",
+            ("type", "direction"),
+            registry=r,
+        )
+        self.compliance_verdicts = Counter(
+            "smartflow_compliance_verdicts_total",
+            "Requests by compliance verdict (pass, flag, block)",
+            ("verdict",),
+            registry=r,
+        )
+        self.compliance_timeouts = Counter(
+            "smartflow_compliance_timeouts_total",
+            "Scans slower than COMPLIANCE_TIMEOUT_SECS, by what was done (open, closed)",
+            ("outcome",),
+            registry=r,
+        )
+        self.policy_decisions = Counter(
+            "smartflow_policy_decisions_total",
+            "Policy decisions that matched a rule, by policy, action and whether enforced",
+            ("policy", "action", "mode"),
+            registry=r,
+        )
         self.client_disconnects = Counter(
             "smartflow_client_disconnects_total",
             "Requests whose client went away before the response was complete",

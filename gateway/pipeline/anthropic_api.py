@@ -10,7 +10,7 @@ from aiohttp import web
 
 from gateway.core import translate
 from gateway.core.errors import InvalidRequest
-from gateway.pipeline import cache_stage, gate
+from gateway.pipeline import cache_stage, gate, guard_stage
 from gateway.pipeline.body import read_json, require_list, require_model, stream_flag
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.endpoint import endpoint
@@ -40,8 +40,10 @@ async def messages(
     assert state.router is not None
     ctx.metric_model = state.router.metric_label(ctx.model)
     await gate.admit(ctx, state, caller, body)
+    body = await guard_stage.check_request(ctx, state, body, "messages")
     hit = await cache_stage.look_up(request, ctx, state, body, "messages")
     if hit is not None:
+        await guard_stage.request_verdict(ctx)
 
         def reask(
             fresh: RequestContext, fresh_body: dict[str, Any]
@@ -84,7 +86,7 @@ async def _upstream(
         )
 
     with state.tracer.span("route", model=ctx.model):
-        sent = await router.send(ctx, ctx.model, build)
+        sent = await guard_stage.alongside(ctx, router.send(ctx, ctx.model, build))
     native = sent.deployment.provider.speaks("anthropic")
     message_id = "msg_" + ctx.request_id[4:]
     if ctx.stream and request is not None and sent.response.status < 400:
@@ -94,7 +96,7 @@ async def _upstream(
             else translate.OpenAIToAnthropicStream(model=sent.upstream_model, message_id=message_id)
         )
         with state.tracer.span("stream"):
-            return await relay_stream(request, ctx, sent, translator)
+            return await relay_stream(request, ctx, state, sent, translator)
     to_anthropic: JsonTranslate | None = None
     if not native:
 
@@ -103,7 +105,7 @@ async def _upstream(
 
     with state.tracer.span("respond"):
         return await relay_whole(
-            ctx, sent, to_anthropic, None if native else translate.openai_error_to_anthropic
+            ctx, state, sent, to_anthropic, None if native else translate.openai_error_to_anthropic
         )
 
 

@@ -71,7 +71,7 @@ async def look_up(
     cache = state.cache
     key = ctx.key
     mode = key.cache.mode if key is not None else "on"
-    if cache is None or mode == "off":
+    if cache is None or mode == "off" or ctx.cache_bypass:
         return None
     policy = _policy(state, ctx)
     decision = request_decision(body, request.headers, policy=policy)
@@ -80,7 +80,9 @@ async def look_up(
         state.metrics.cache_bypassed.labels(decision.reason.value).inc()
     if not decision.lookup and not decision.store:
         return None
-    namespace = key.cache_namespace() if key is not None else ADMIN_NAMESPACE
+    namespace = ctx.cache_namespace or (
+        key.cache_namespace() if key is not None else ADMIN_NAMESPACE
+    )
     with state.tracer.span("cache"):
         probe = cache.probe(
             body,

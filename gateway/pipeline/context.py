@@ -8,12 +8,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from gateway.core.audit import CacheOutcome
+from gateway.core.audit import CacheOutcome, ComplianceOutcome
 from gateway.core.keys import VirtualKey
 
 if TYPE_CHECKING:
     from gateway.pipeline.admission import Ticket
     from gateway.pipeline.cache_stage import CacheTicket
+    from gateway.pipeline.guard_judge import Guard
 
 ClientWire = Literal["openai", "anthropic", "none"]
 
@@ -61,6 +62,15 @@ class RequestContext:
     cache_ticket: CacheTicket | None = None  # set when the answer may be stored
     tokens_saved: int = 0  # a hit: what the original answer took upstream
     usd_saved: float = 0.0
+    # guardrails (gateway.pipeline.guard_stage): the request's policies and scan state, the
+    # verdict and findings for the audit log, and what a policy changed
+    guard: Guard | None = None
+    compliance: ComplianceOutcome | None = None
+    findings: dict[str, int] = field(default_factory=dict)  # type -> count, prompt and response
+    policy: str | None = None  # the deciding rule: "name@version:rule"
+    policy_action: str | None = None  # "deny", "redact", ... ("shadow:deny": recorded only)
+    cache_namespace: str | None = None  # a policy's cache action: another namespace...
+    cache_bypass: bool = False  # ...or no cache at all
 
     def elapsed_s(self) -> float:
         return time.perf_counter() - self.started

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from gateway.core.errors import GatewayError, PayloadTooLarge
-from gateway.pipeline import cache_stage
+from gateway.pipeline import cache_stage, guard_stage
 from gateway.pipeline.context import ClientWire, RequestContext
 from gateway.pipeline.finish import audit_record, settle
 from gateway.pipeline.respond import error_response
@@ -77,6 +77,8 @@ def _observe(state: GatewayState, ctx: RequestContext) -> None:
     state.metrics.observe_tokens(ctx.metric_model, ctx.prompt_tokens, ctx.completion_tokens)
     if state.tracer.enabled:
         state.tracer.record_request(ctx.route, ctx.status, elapsed, overhead)
+    guard_stage.after_response(state, ctx)
+    guard_stage.observe_verdict(state, ctx)
     cost = settle(state, ctx)
     cache_stage.after_response(state, ctx, cost)
     if state.audit is not None and ctx.route != "models":

@@ -62,10 +62,20 @@ def audit_record(ctx: RequestContext, cost: float) -> AuditRecord:
         upstream_ms=round(upstream_ms, 3),
         overhead_ms=round(max(0.0, elapsed_ms - upstream_ms), 3),
         cache=ctx.cache,
-        compliance=None,
+        compliance=ctx.compliance,
         client_ip=ctx.client_ip,
         error_code=ctx.error_code,
         prompt=ctx.prompt_text,
         tokens_saved=ctx.tokens_saved,
         usd_saved=round(ctx.usd_saved, 8),
+        findings=audit_findings(ctx.findings),
+        policy=ctx.policy,
+        policy_action=ctx.policy_action,
     )
+
+
+def audit_findings(counts: dict[str, int]) -> str | None:
+    """Finding types and counts as the audit log keeps them (`email=2,us_ssn=1`): never text."""
+    if not counts:
+        return None
+    return ",".join(f"{name}={count}" for name, count in sorted(counts.items()))

@@ -14,7 +14,7 @@ from aiohttp import web
 from gateway.cache.entry import CachedRoute
 from gateway.core import translate
 from gateway.core.errors import InvalidRequest
-from gateway.pipeline import cache_stage, gate
+from gateway.pipeline import cache_stage, gate, guard_stage
 from gateway.pipeline.body import read_json, require_list, require_model, stream_flag
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.endpoint import endpoint
@@ -105,8 +105,10 @@ async def _generate(
     if endpoint_name == "completions" and "prompt" not in body:
         raise InvalidRequest("'prompt' is required", param="prompt")
     route: CachedRoute = "chat" if endpoint_name == "chat" else "completions"
+    body = await guard_stage.check_request(ctx, state, body, route)
     hit = await cache_stage.look_up(request, ctx, state, body, route)
     if hit is not None:
+        await guard_stage.request_verdict(ctx)
 
         def reask(
             fresh: RequestContext, fresh_body: dict[str, Any]
@@ -128,7 +130,9 @@ async def _upstream(
     """Route the request and relay the answer (`request` is None for a shadow re-ask, which is
     never streamed)."""
     with state.tracer.span("route", model=ctx.model):
-        sent = await _router(state).send(ctx, ctx.model, _openai_request(body, endpoint_name, ctx))
+        sent = await guard_stage.alongside(
+            ctx, _router(state).send(ctx, ctx.model, _openai_request(body, endpoint_name, ctx))
+        )
     provider = sent.deployment.provider
     native = provider.speaks("openai")
     created = int(time.time())
@@ -148,7 +152,7 @@ async def _upstream(
                 include_usage=_include_usage(body),
             )
         with state.tracer.span("stream"):
-            return await relay_stream(request, ctx, sent, translator)
+            return await relay_stream(request, ctx, state, sent, translator)
     to_openai: JsonTranslate | None = None
     if not native:
         convert = (
@@ -162,7 +166,7 @@ async def _upstream(
 
     with state.tracer.span("respond"):
         return await relay_whole(
-            ctx, sent, to_openai, None if native else translate.anthropic_error_to_openai
+            ctx, state, sent, to_openai, None if native else translate.anthropic_error_to_openai
         )
 
 
@@ -190,7 +194,7 @@ async def embeddings(
     if ctx.stream:
         raise InvalidRequest("embeddings cannot be streamed", param="stream")
     sent = await _router(state).send(ctx, ctx.model, _openai_request(body, "embeddings", ctx))
-    return await relay_whole(ctx, sent, None, None)
+    return await relay_whole(ctx, state, sent, None, None)
 
 
 @endpoint("models", "openai")

@@ -12,10 +12,11 @@ from aiohttp import web
 
 from gateway.core.errors import GatewayError, UpstreamUnavailable
 from gateway.core.sse import SSEEvent, SSEParser
-from gateway.pipeline import cache_stage
+from gateway.pipeline import cache_stage, guard_stage, guard_stream
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.respond import error_body, json_response, sse_response
 from gateway.pipeline.router import Sent
+from gateway.pipeline.state import GatewayState
 
 log = logging.getLogger("smartflow.relay")
 
@@ -40,11 +41,13 @@ JsonTranslate = Callable[[dict[str, Any]], dict[str, Any]]
 
 async def relay_whole(
     ctx: RequestContext,
+    state: GatewayState,
     sent: Sent,
     translate: JsonTranslate | None,
     translate_error: JsonTranslate | None,
 ) -> web.Response:
-    """Read the upstream body and answer with it (same wire) or its translation."""
+    """Read the upstream body and answer with it (same wire) or its translation, once the
+    guardrails have passed it."""
     response = sent.response
     try:
         raw = await response.read()
@@ -52,6 +55,8 @@ async def relay_whole(
         response.release()
     status = response.status
     if translate is None and (status >= 400 or not _wants_usage(raw)):
+        if status < 400:
+            raw = await guard_stage.check_answer(ctx, state, raw)
         cache_stage.capture_whole(ctx, status, raw, response.headers)
         return json_response(ctx, status, raw)
     try:
@@ -69,6 +74,7 @@ async def relay_whole(
         )
     record_usage(ctx, parsed.get("usage"))
     answer = raw if translate is None else orjson.dumps(translate(parsed))
+    answer = await guard_stage.check_answer(ctx, state, answer)
     cache_stage.capture_whole(ctx, status, answer, response.headers)
     return json_response(ctx, status, answer)
 
@@ -112,16 +118,29 @@ def _int(value: object) -> int:
 async def relay_stream(
     request: web.Request,
     ctx: RequestContext,
+    state: GatewayState,
     sent: Sent,
     translator: StreamTranslator | None,
 ) -> web.StreamResponse:
-    """Forward an SSE stream as it arrives; on an upstream failure mid-stream, end it with an error
-    event in the client's format. A client that goes away cancels the handler, which closes the
-    upstream connection in the `finally` below."""
+    """Forward an SSE stream as it arrives; on an upstream failure mid-stream, or a guardrail
+    that stops it, end it with an error event in the client's format. A client that goes away
+    cancels the handler, which closes the upstream connection in the `finally` below."""
     upstream = sent.response
     out = sse_response(ctx, upstream.status)
     sniffer = UsageSniffer(strip=ctx.strip_usage) if translator is None else None
     tap = cache_stage.stream_tap(ctx, upstream.status, upstream.headers)
+    check = guard_stream.stream_check(ctx, state)
+
+    async def emit(chunk: bytes, *, last: bool = False) -> None:
+        if check is not None:
+            chunk = await check.feed(chunk) if chunk else b""
+            if last:
+                chunk += await check.finish()
+        if chunk:
+            if tap is not None:
+                tap(chunk)
+            await out.write(chunk)
+
     try:
         await out.prepare(request)
         parser = SSEParser() if translator is not None else None
@@ -130,31 +149,25 @@ async def relay_stream(
                 if translator is None or parser is None:
                     chunk = sniffer.feed(received) if sniffer is not None else received
                     ctx.relayed_frames += chunk.count(b"data:")
-                    if chunk:
-                        if tap is not None:
-                            tap(chunk)
-                        await out.write(chunk)
+                    await emit(chunk)
                     continue
                 frames = [f for event in parser.feed(received) for f in translator.feed(event)]
                 if frames:
                     ctx.relayed_frames += len(frames)
-                    joined = b"".join(frames)
-                    if tap is not None:
-                        tap(joined)
-                    await out.write(joined)
+                    await emit(b"".join(frames))
+            tail: list[bytes] = []
             if translator is not None and parser is not None:
                 # an upstream may end on a last event with no blank line after it
                 pending = [f for event in parser.flush() for f in translator.feed(event)]
                 tail = pending + translator.finish()
-                if tail:
-                    joined = b"".join(tail)
-                    if tap is not None:
-                        tap(joined)
-                    await out.write(joined)
+            await emit(b"".join(tail), last=True)
         except GatewayError as exc:
-            log.warning(
-                "upstream stream failed", extra={"request_id": ctx.request_id, "error": exc.message}
+            event = (
+                "stream stopped by policy"
+                if exc.code == "policy_violation"
+                else "upstream stream failed"
             )
+            log.warning(event, extra={"request_id": ctx.request_id, "error": exc.message})
             ctx.error_code = exc.code
             await out.write(_stream_error_frame(ctx, exc))
         await out.write_eof()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from gateway.cache.admin import CacheAdmin
     from gateway.cache.metacache import MetaCache
     from gateway.cache.shadow import ShadowChecker
+    from gateway.compliance.baseline_store import BaselineCache
+    from gateway.policy.registry import PolicySet
 
 
 @dataclass(slots=True)
@@ -59,6 +62,11 @@ class GatewayState:
     cache: MetaCache | None = None
     cache_shadow: ShadowChecker | None = None
     cache_admin: CacheAdmin | None = None
+    # guardrails (proxy and all): the policies in force, the organisations'
+    # baselines, and the small thread pool for scans that may be slow
+    policies: PolicySet | None = None  # with the compliance engine of the guardrails in force
+    baselines: BaselineCache | None = None
+    scan_pool: Executor | None = None
 
 
 HealthCheck = Callable[[], Awaitable[object]]

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from gateway.core.errors import InvalidRequest
 from gateway.policy.conditions import Condition, compile_condition
 from gateway.policy.expr import ExpressionError
-from gateway.policy.model import Allow, Decision, Policy, PolicyContext
+from gateway.policy.model import Allow, Decision, Inspect, Policy, PolicyContext
 
 _ALLOW = Allow()
 _NO_MATCH = "no rule matched: allowed"
@@ -61,6 +61,8 @@ class CompiledPolicy:
     models: frozenset[str]
     model_prefixes: tuple[str, ...]
     everywhere: bool  # bound to nothing in particular: applies to every request
+    deciding: tuple[CompiledRule, ...] = ()  # the rules that decide (all but `inspect`)
+    inspects: tuple[CompiledRule, ...] = ()  # the `inspect` rules: they choose the profile
 
     def binds(self, context: PolicyContext) -> bool:
         """Whether this policy applies to the request (any bound key, team or model matches)."""
@@ -123,6 +125,8 @@ def compile_model(policy: Policy) -> CompiledPolicy:
         models=frozenset(m for m in binding.models if not m.endswith("*")),
         model_prefixes=prefixes,
         everywhere=not (binding.keys or binding.teams or binding.models),
+        deciding=tuple(r for r in rules if not isinstance(r.decision.action, Inspect)),
+        inspects=tuple(r for r in rules if isinstance(r.decision.action, Inspect)),
     )
 
 

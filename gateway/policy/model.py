@@ -118,6 +118,14 @@ class Policy(_Frozen):
     description: str = Field(default="", max_length=2000)
     bound_to: Binding = Binding()
     mode: Literal["enforce", "shadow"] = "enforce"
+    # a scan slower than COMPLIANCE_TIMEOUT_SECS: "closed" refuses the request, "open" lets it
+    # through unscanned (audited either way)
+    on_timeout: Literal["open", "closed"] = "closed"
+    # streamed responses: "chunked" scans as the text arrives, holding back only what is not yet
+    # scanned (a redact decision on a stream then ends it: its earlier text is already sent);
+    # "buffer" holds the whole answer, checks it (redactions included), then sends it; "auto"
+    # buffers when the policy has a redact rule, else chunks
+    stream: Literal["auto", "chunked", "buffer"] = "auto"
     rules: tuple[Rule, ...] = Field(min_length=1, max_length=200)
 
     @field_validator("rules")

@@ -216,7 +216,7 @@ _RECORD_SCHEMA: dict[str, Any] = {
         "upstream_ms": {"type": "number"},
         "overhead_ms": {"type": "number"},
         "cache": {"type": "string", "enum": ["miss", "hit-exact", "hit-semantic", "bypass"]},
-        "compliance": _nullable("string", enum=["pass", "flag", "block", None]),
+        "compliance": _nullable("string", enum=["pass", "flag", "block", "timeout", None]),
         "client_ip": _nullable("string"),
         "error_code": _nullable("string"),
         "prompt": _nullable("string", description="Only when the key or a policy opted in"),
@@ -228,6 +228,17 @@ _RECORD_SCHEMA: dict[str, Any] = {
             "type": "number",
             "description": "A cache hit: what the original answer cost, in USD",
         },
+        "findings": _nullable(
+            "string",
+            description="Compliance finding types and counts (email=2,us_ssn=1), never the text",
+        ),
+        "policy": _nullable(
+            "string", description="The policy rule that decided (name@version:rule)"
+        ),
+        "policy_action": _nullable(
+            "string",
+            description="What it did: deny, redact, route...; shadow:<action> if not enforced",
+        ),
     },
 }
 _RECORD_SCHEMA["required"] = list(_RECORD_SCHEMA["properties"])

@@ -99,6 +99,14 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE audit_log ADD COLUMN usd_saved double precision NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        "compliance verdicts",
+        """
+        ALTER TABLE audit_log ADD COLUMN findings text;
+        ALTER TABLE audit_log ADD COLUMN policy text;
+        ALTER TABLE audit_log ADD COLUMN policy_action text;
+        """,
+    ),
 )
 
 _GROUP_EXPRESSIONS: dict[GroupBy, str] = {

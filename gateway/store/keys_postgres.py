@@ -16,7 +16,9 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from gateway.core.keys import VirtualKey
+from gateway.store import postgres
 from gateway.store.keys_sqlite import Change, KeyConflict, UnknownKey, decode, encode
+from gateway.store.postgres import Connection
 
 # pg_advisory_xact_lock id: "SFKEYS" in ASCII; distinct from every other Smartflow migrator.
 MIGRATION_LOCK_ID = 0x5346_4B45_5953
@@ -37,23 +39,14 @@ MIGRATIONS: Sequence[str] = (
 )
 
 
-async def migrate(connection: asyncpg.Connection | PoolConnectionProxy) -> int:
+async def migrate(connection: Connection) -> int:
     """Apply pending migrations; returns the schema version now in force."""
-    async with connection.transaction():
-        await connection.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_ID)
-        await connection.execute(
-            "CREATE TABLE IF NOT EXISTS smartflow_keys_migrations ("
-            "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-        )
-        current = await connection.fetchval(
-            "SELECT coalesce(max(version), 0) FROM smartflow_keys_migrations"
-        )
-        for number, statement in enumerate(MIGRATIONS[current:], start=current + 1):
-            await connection.execute(statement)
-            await connection.execute(
-                "INSERT INTO smartflow_keys_migrations (version) VALUES ($1)", number
-            )
-    return len(MIGRATIONS)
+    return await postgres.migrate(
+        connection,
+        table="smartflow_keys_migrations",
+        lock_id=MIGRATION_LOCK_ID,
+        migrations=MIGRATIONS,
+    )
 
 
 async def _write(connection: asyncpg.Pool | PoolConnectionProxy, key: VirtualKey) -> None:
@@ -82,14 +75,7 @@ class PostgresKeyRepository:
     async def connect(
         cls, dsn: str, *, min_size: int = 1, max_size: int = 4
     ) -> PostgresKeyRepository:
-        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
-        try:
-            async with pool.acquire() as connection:
-                await migrate(connection)
-        except BaseException:
-            await pool.close()
-            raise
-        return cls(pool)
+        return cls(await postgres.open_pool(dsn, migrate, min_size=min_size, max_size=max_size))
 
     async def insert(self, key: VirtualKey) -> None:
         try:

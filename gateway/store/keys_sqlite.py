@@ -8,17 +8,14 @@ race on (updates replace the whole record by id).
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
 
 from gateway.core.keys import VirtualKey
 from gateway.store import sqlite
+from gateway.store.sqlite_thread import SqliteThread
 
-T = TypeVar("T")
 Change = Callable[[VirtualKey], VirtualKey]
 
 
@@ -54,30 +51,11 @@ class SqliteKeyRepository:
     """`KeyRepository` over the `virtual_keys` table (created by migration 2 of the store)."""
 
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smartflow-keys")
-        self._connection: sqlite3.Connection | None = None  # touched only on the executor thread
-        self._closed = False
+        self._thread = SqliteThread(path, "smartflow-keys")
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> SqliteKeyRepository:
         return cls(data_dir / sqlite.DB_NAME)
-
-    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._with_connection, work)
-
-    def _with_connection(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        if self._connection is None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite.connect(self._path)
-            try:
-                sqlite.migrate(connection)  # idempotent; usually already done at start-up
-            except BaseException:
-                connection.close()
-                raise
-            self._connection = connection
-        return work(self._connection)
 
     async def insert(self, key: VirtualKey) -> None:
         def write(connection: sqlite3.Connection) -> None:
@@ -90,10 +68,10 @@ class SqliteKeyRepository:
             except sqlite3.IntegrityError:
                 raise KeyConflict(f"a key with id {key.id} or the same secret exists") from None
 
-        await self._run(write)
+        await self._thread.run(write)
 
     async def replace(self, key: VirtualKey) -> None:
-        await self._run(lambda connection: _write(connection, key))
+        await self._thread.run(lambda connection: _write(connection, key))
 
     async def modify(self, key_id: str, change: Change) -> tuple[VirtualKey, VirtualKey] | None:
         """Read, change and write one key atomically (an IMMEDIATE transaction holds SQLite's
@@ -101,25 +79,18 @@ class SqliteKeyRepository:
         `change` runs on the store's thread; returning its argument unchanged writes nothing."""
 
         def work(connection: sqlite3.Connection) -> tuple[VirtualKey, VirtualKey] | None:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                row = connection.execute(
-                    "SELECT record FROM virtual_keys WHERE id = ?", (key_id,)
-                ).fetchone()
-                result = None
-                if row is not None:
-                    before = decode(row[0])
-                    after = change(before)
-                    if after is not before:
-                        _write(connection, after)
-                    result = before, after
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            return result
+            row = connection.execute(
+                "SELECT record FROM virtual_keys WHERE id = ?", (key_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            before = decode(row[0])
+            after = change(before)
+            if after is not before:
+                _write(connection, after)
+            return before, after
 
-        return await self._run(work)
+        return await self._thread.transaction(work)
 
     async def get(self, key_id: str) -> VirtualKey | None:
         return await self._one("SELECT record FROM virtual_keys WHERE id = ?", key_id)
@@ -132,7 +103,7 @@ class SqliteKeyRepository:
             row = connection.execute(query, (value,)).fetchone()
             return None if row is None else str(row[0])
 
-        record = await self._run(read)
+        record = await self._thread.run(read)
         return None if record is None else decode(record)
 
     async def list(self, *, offset: int = 0, limit: int = 100) -> Sequence[VirtualKey]:
@@ -143,17 +114,7 @@ class SqliteKeyRepository:
             ).fetchall()
             return [str(row[0]) for row in rows]
 
-        return [decode(record) for record in await self._run(read)]
+        return [decode(record) for record in await self._thread.run(read)]
 
     async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-
-        def shut() -> None:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, shut)
-        self._executor.shutdown(wait=True)
+        await self._thread.close()

@@ -72,6 +72,67 @@ MIGRATIONS: Sequence[str] = (
     # a cache hit records what it saved (issue 13)
     "ALTER TABLE audit_log ADD COLUMN tokens_saved INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE audit_log ADD COLUMN usd_saved REAL NOT NULL DEFAULT 0",
+    # compliance verdicts (issue 14): finding types and counts, the deciding policy rule
+    "ALTER TABLE audit_log ADD COLUMN findings TEXT",
+    "ALTER TABLE audit_log ADD COLUMN policy TEXT",
+    "ALTER TABLE audit_log ADD COLUMN policy_action TEXT",
+    # compliance baselines (issue 14, gateway.compliance.baseline_sqlite): each organisation's
+    # random HMAC salt; feedback rows hold a value's HMAC digest, never the value
+    """
+    CREATE TABLE compliance_orgs (
+        org TEXT PRIMARY KEY,
+        salt BLOB NOT NULL,
+        created_at REAL NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE compliance_feedback (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        org TEXT NOT NULL,
+        finding_type TEXT NOT NULL,
+        scanner TEXT NOT NULL,
+        confidence REAL NOT NULL,
+        digest TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        created_at REAL NOT NULL
+    )
+    """,
+    "CREATE INDEX compliance_feedback_org ON compliance_feedback (org, id)",
+    # thresholds an administrator set, by finding type or scanner
+    """
+    CREATE TABLE compliance_thresholds (
+        org TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (org, name)
+    )
+    """,
+    # bumped by every baseline write, so proxies know when to reload
+    "CREATE TABLE compliance_revision (id INTEGER PRIMARY KEY CHECK (id = 1), revision INTEGER)",
+    "INSERT INTO compliance_revision VALUES (1, 0)",
+    # guardrail policies and settings (issue 14, gateway.policy.store_sqlite): every version of
+    # every document (kind 'policy' or 'guardrails'); a head row marks the active version
+    """
+    CREATE TABLE policy_documents (
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        note TEXT NOT NULL,
+        document TEXT NOT NULL,
+        PRIMARY KEY (kind, name, version)
+    )
+    """,
+    """
+    CREATE TABLE policy_heads (
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        PRIMARY KEY (kind, name)
+    )
+    """,
+    # bumped by every policy write, so proxies know when to reload
+    "CREATE TABLE policy_revision (id INTEGER PRIMARY KEY CHECK (id = 1), revision INTEGER)",
 )
 
 

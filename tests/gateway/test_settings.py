@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -88,12 +89,30 @@ def test_provider_key_comes_from_the_environment(tmp_path: Path) -> None:
         ({"routing": {"num_retries": -1}}, "routing.num_retries"),
         ({"routing": {"retries": 3}}, "routing.retries"),
         (["not", "a", "mapping"], "mapping at the top level"),
+        (
+            {"policies": [{"name": "p", "rules": [{"name": "r", "when": "modle == 'x'"}]}]},
+            "policies[0]: rules[0].action: required",
+        ),
+        (
+            {
+                "policies": [
+                    {"name": "p", "rules": [{"name": "r", "when": "modle == 'x'", "action": "log"}]}
+                ]
+            },
+            "policies[0]: rules[0].when: unknown field 'modle'",
+        ),
+        (
+            {"policies": [{"name": "p", "rules": [{"name": "r", "action": "log"}]}] * 2},
+            "policies[1]: a second policy named 'p'",
+        ),
+        ({"guardrails": {"phone_regions": ["XX"]}}, "guardrails.phone_regions"),
+        ({"guardrails": {"patterns": [{"name": "bad", "regex": "("}]}}, "pattern 'bad'"),
     ],
 )
 def test_config_errors_name_the_field(tmp_path: Path, config: object, fragment: str) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(config))
-    with pytest.raises(SettingsError, match=fragment.replace(".", r"\.")):
+    with pytest.raises(SettingsError, match=re.escape(fragment)):
         load_settings({**KEY, "SMARTFLOW_CONFIG": str(path)})
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from gateway.compliance.findings import Finding
 from gateway.policy.compile import compile_policy
-from gateway.policy.evaluate import evaluate, explain
+from gateway.policy.evaluate import evaluate, explain, profile
 from gateway.policy.model import (
     Allow,
     Cache,
@@ -97,7 +97,9 @@ CASES = [
     (ctx(metadata={"no_cache": "yes"}), None, Allow()),
     (ctx(metadata={"tenant": "acme"}), "tenant", Cache(namespace="acme")),
     (ctx(metadata={"tenant": "other"}), None, Allow()),
-    (ctx(key=KeyInfo("k3", "legal")), "legal", Inspect(profile="full")),
+    # an inspect rule chooses the scan profile (see below); it never decides
+    (ctx(key=KeyInfo("k3", "legal")), None, Allow()),
+    (ctx(key=KeyInfo("k3", "legal"), hour=3), "night", Log()),
     (ctx(hour=3), "night", Log()),
     (ctx(weekday="sun"), "night", Log()),
     (ctx(), None, Allow()),
@@ -114,6 +116,15 @@ def test_first_matching_rule_decides(
     assert decision.version == 3
     assert decision.shadow is False
     assert decision.bound is True
+
+
+def test_inspect_rules_choose_the_profile_before_the_scan() -> None:
+    policy = compile_policy(GUARD)
+    assert profile(policy, ctx(key=KeyInfo("k3", "legal"))) == "full"
+    assert profile(policy, ctx()) is None
+    unbound = compile_policy({**GUARD, "bound_to": {"teams": ["nobody"]}})
+    assert profile(unbound, ctx(key=KeyInfo("k3", "legal"))) is None
+    assert Inspect(profile="full") == policy.inspects[0].decision.action
 
 
 def test_reasons_say_which_rule_and_why() -> None:

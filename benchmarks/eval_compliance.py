@@ -9,20 +9,21 @@ character span; none for the look-alike negatives). A finding counts for its typ
   separately and left out of precision;
 - a false positive otherwise (a look-alike fired, or a finding where nothing is labelled).
 An expected span no finding of its type overlaps is a false negative. Figures for all rows and
-for the `holdout` rows alone (new contexts and look-alikes written after the scanners were
-tuned on the `tune` rows; the honest figure). Targets: precision >= 0.99 and recall >= 0.95 on the checksummed types (payment_card, iban,
+per split: `tune` (the scanners were adjusted on these), `holdout` (written after the scanners
+were tuned, but its misses were looked at while the scanners changed: optimistic) and
+`holdout2` (new contexts written after that and never tuned on: the honest figure). Targets: precision >= 0.99 and recall >= 0.95 on the checksummed types (payment_card, iban,
 us_ssn); the rest is reported as it is.
 
 Injection (injection.jsonl): every row is an attack (with its category) or a benign prompt that
 talks about instructions or security. A row is flagged when scan_injection reports a finding
 with confidence >= FLAG_CONFIDENCE. Reported: precision, recall and the false-positive rate over
 rows, per split (`tune`: the rows the rules were written against; `holdout`: rows written
-afterwards and never tuned on, the honest figure), and per attack category the rows flagged
-(at all, with the category's own type, and in the holdout).
+afterwards and never tuned on; `holdout2`: a second such set, written later), and per attack
+category the rows flagged (at all, with the category's own type, and in each holdout).
 
     python benchmarks/eval_compliance.py [--json out.json] [--misses] [--timing]
 
-`--misses` lists the tune rows' misses only: looking at the holdout's misses and fixing them
+`--misses` lists the tune rows' misses only: looking at a holdout's misses and fixing them
 would turn the holdout into tune rows (`--holdout-misses` shows them; then move those rows to
 `tune` and write a fresh holdout, see evals/compliance/README.md).
 
@@ -83,7 +84,16 @@ def optional_scanners() -> dict[str, Scan]:
 
 def listed(row: dict[str, Any]) -> bool:
     """A miss of this row may be printed (holdout rows only when asked)."""
-    return SHOW_HOLDOUT_MISSES or row.get("split", "tune") != "holdout"
+    return SHOW_HOLDOUT_MISSES or not is_holdout(row.get("split", "tune"))
+
+
+def is_holdout(split: str) -> bool:
+    return split.startswith("holdout")
+
+
+def splits_of(rows: list[dict[str, Any]]) -> list[str]:
+    """The splits in the rows, in order: `tune`, then the holdouts by name."""
+    return sorted({r.get("split", "tune") for r in rows}, key=lambda s: (s != "tune", s))
 
 
 def ratio(num: int, den: int) -> float | None:
@@ -136,7 +146,7 @@ def eval_pii_secrets(
                     f"{row['text'][f.start : f.end][:80]!r}"
                 )
     report: dict[str, Any] = {}
-    for split in ("all", "holdout"):
+    for split in ("all", *splits_of(rows)):
         if split not in tp and split not in fn:
             continue
         print(f"\n[{split} rows]")
@@ -166,7 +176,7 @@ def eval_pii_secrets(
                 and (stats["recall"] or 0) >= TARGET_RECALL
             )
         print(
-            f"  {split:<8}"
+            f"  {split:<9}"
             + "  ".join(f"{t} {'PASS' if ok else 'FAIL'}" for t, ok in verdicts[split].items())
         )
     if misses:
@@ -224,7 +234,7 @@ def eval_injection(rows: list[dict[str, Any]], *, misses: bool) -> dict[str, Any
     print(f"\ninjection: flagged = a finding with confidence >= {FLAG_CONFIDENCE}")
     print(f"{'split':<10}{'attacks':>8}{'benign':>8}{'precision':>11}{'recall':>8}{'FP rate':>9}")
     summary: dict[str, dict[str, Any]] = {}
-    for split in ("tune", "holdout", "all"):
+    for split in (*splits_of(rows), "all"):
         c = confusion.get(split)
         if not c:
             continue
@@ -235,14 +245,19 @@ def eval_injection(rows: list[dict[str, Any]], *, misses: bool) -> dict[str, Any
             f"{split:<10}{c['tp'] + c['fn']:>8}{c['fp'] + c['tn']:>8}{fmt(p):>11}{fmt(r):>8}"
             f"{fmt(fpr):>9}"
         )
-    print(f"\n{'category':<20}{'rows':>6}{'flagged':>9}{'share':>8}{'own type':>10}{'holdout':>10}")
+    held_out = [split for split in splits_of(rows) if is_holdout(split)]
+    print(
+        f"\n{'category':<20}{'rows':>6}{'flagged':>9}{'share':>8}{'own type':>10}"
+        + "".join(f"{split:>10}" for split in held_out)
+    )
     for category, stats in sorted(by_category.items()):
         share = ratio(stats["flagged"], stats["rows"])
         own = "" if category == "benign" else str(stats["own_type"])
-        held = f"{stats['holdout_flagged']}/{stats['holdout_rows']}"
+        held = "".join(
+            f"{stats[split + '_flagged']}/{stats[split + '_rows']}".rjust(10) for split in held_out
+        )
         print(
-            f"{category:<20}{stats['rows']:>6}{stats['flagged']:>9}{fmt(share):>8}{own:>10}"
-            f"{held:>10}"
+            f"{category:<20}{stats['rows']:>6}{stats['flagged']:>9}{fmt(share):>8}{own:>10}{held}"
         )
     if misses:
         print("\nmisses (tune rows):")

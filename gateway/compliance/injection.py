@@ -1,9 +1,9 @@
 """Prompt-injection and jailbreak heuristics: cheap, explainable rules, no model.
 
 Why heuristics: a classifier costs milliseconds per prompt and cannot say *why* it fired; these
-rules take about 0.1 ms on a 2 kB prompt and every finding names the rule and the span, so an
-operator can audit a verdict and a policy can act on the kind of attack (`jailbreak` vs
-`invisible_unicode`). What they look for:
+rules take 0.1 to 0.3 ms on a 2 kB prompt (`benchmarks/bench_compliance.py`) and every finding
+names the rule and the span, so an operator can audit a verdict and a policy can act on the kind
+of attack (`jailbreak` vs `invisible_unicode`). What they look for:
 
 - instruction overrides ("ignore all previous instructions", "your new instructions are ...");
 - role play / DAN-style jailbreaks ("you are DAN", "developer mode", "no restrictions");
@@ -35,7 +35,13 @@ import re
 from collections.abc import Iterator
 
 from gateway.compliance.findings import Finding
-from gateway.compliance.injection_rules import PHRASES, PhraseRule, contains_phrase, words_of
+from gateway.compliance.injection_rules import (
+    PHRASES,
+    PhraseRule,
+    StartIndex,
+    contains_phrase,
+    lower_words,
+)
 
 FLAG_CONFIDENCE = 0.5
 """Findings at or above this confidence are the ones a policy should treat as an attack."""
@@ -93,6 +99,13 @@ _CONFUSABLE = frozenset(
     "\u0391\u0392\u0395\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7\u0396"
 )
 _WORD = re.compile(r"[^\W\d_]{3,}")
+# Any character the invisible-Unicode or homoglyph rules look for: most non-ASCII text (curly
+# quotes, accents, emoji) has none, and one search settles that.
+_ANY_INVISIBLE = re.compile(
+    "[\U000e0000-\U000e007f\u200b\u200c\u200d\u2060\u180e\ufeff\u202a-\u202e\u2066-\u2069]"
+)
+_ANY_CONFUSABLE = re.compile("[" + "".join(sorted(_CONFUSABLE)) + "]")
+_ANY_UNUSUAL = re.compile(_ANY_INVISIBLE.pattern[:-1] + _ANY_CONFUSABLE.pattern[1:])
 
 
 def scan_injection(text: str) -> list[Finding]:
@@ -103,10 +116,11 @@ def scan_injection(text: str) -> list[Finding]:
     "quoted in what reads like a discussion of the attack".
     """
     findings: list[Finding] = []
-    words = words_of(text)
-    findings.extend(_phrase_findings(text, words))
+    low = text.lower()
+    words = lower_words(low)
+    findings.extend(_phrase_findings(text, words, low))
     findings.extend(_encoded_findings(text, words))
-    if not text.isascii():
+    if not text.isascii() and _ANY_UNUSUAL.search(text) is not None:
         findings.extend(_invisible_findings(text))
         findings.extend(_homoglyph_findings(text))
     findings.sort(key=lambda f: (f.start, f.end, f.rule))
@@ -114,17 +128,20 @@ def scan_injection(text: str) -> list[Finding]:
 
 
 def _phrase_matches(
-    text: str, words: frozenset[str], *, rot13: bool = False
+    text: str, words: frozenset[str], *, rot13: bool = False, low: str | None = None
 ) -> Iterator[tuple[PhraseRule, re.Match[str]]]:
+    """Every rule whose gate opens, at the start words `text` has (`words`: the plain text's)."""
+    index: StartIndex | None = None
     for rule in PHRASES:
         if rule.may_match(words, rot13=rot13):
-            for match in rule.pattern.finditer(text):
+            index = index or StartIndex(text, words, rot13=rot13, low=low)
+            for match in rule.matches(index):
                 yield rule, match
 
 
-def _phrase_findings(text: str, words: frozenset[str]) -> Iterator[Finding]:
+def _phrase_findings(text: str, words: frozenset[str], low: str) -> Iterator[Finding]:
     discussed: bool | None = None  # looked up on the first quoted match only
-    for rule, match in _phrase_matches(text, words):
+    for rule, match in _phrase_matches(text, words, low=low):
         confidence = rule.confidence
         if _quoted(text, match.start(), match.end()):
             if discussed is None:
@@ -165,8 +182,11 @@ def _encoded_findings(text: str, words: frozenset[str]) -> Iterator[Finding]:
 
 def _blob_findings(text: str) -> Iterator[Finding]:
     """Base64 and hex runs, looked for only in whitespace-free tokens long enough to hold one."""
+    tokens = text.split()
+    if not tokens or max(map(len, tokens)) < _MIN_BLOB:  # most prose: one pass in C, done
+        return
     start = 0
-    for token in [t for t in text.split() if len(t) >= _MIN_BLOB]:
+    for token in [t for t in tokens if len(t) >= _MIN_BLOB]:
         start = text.find(token, start)
         for match in _BLOB.finditer(token):
             blob = match.group()
@@ -214,6 +234,8 @@ def _printable(data: bytes) -> str | None:
 
 
 def _invisible_findings(text: str) -> Iterator[Finding]:
+    if _ANY_INVISIBLE.search(text) is None:  # one pass instead of five, for most text
+        return
     for match in _TAGS.finditer(text):
         hidden = "".join(chr(ord(ch) - 0xE0000) for ch in match.group())
         smuggled = contains_phrase(hidden)
@@ -262,6 +284,8 @@ def _invisible_findings(text: str) -> Iterator[Finding]:
 
 def _homoglyph_findings(text: str) -> Iterator[Finding]:
     """Words mixing ASCII Latin letters with Cyrillic/Greek look-alikes."""
+    if _ANY_CONFUSABLE.search(text) is None:  # no look-alike letter: no word to read
+        return
     for match in _WORD.finditer(text):
         word = match.group()
         if word.isascii():

@@ -7,6 +7,14 @@ it runs only when every group has a word among the text's words (one split and a
 lookups). The rot13 check reuses the same word set with rot13-encoded triggers, so a prompt
 with no encoded attack costs no second pass.
 
+Why the start words: a long engineering prompt has "ignore", "previous", "rules", "system" and
+"mode" somewhere, so in long text the gates open, and a case-insensitive regex that begins with
+`\b` cannot skip ahead: `re` tries it at every position (25 to 50 us per 2 kB each, 5 ms for all
+of them). Every match of a rule starts with one of its `starts` (literal, lower case), so the
+rule looks for those with `str.find` in the lower-cased text and tries its regex only there
+(`re.Pattern.match` at the position: the same match `finditer` finds, since a match can start
+nowhere else). A test checks each rule's starts against its regex's parse tree.
+
 Pure: no I/O, no clock, no randomness.
 """
 
@@ -16,14 +24,116 @@ import codecs
 import re
 from dataclasses import dataclass, field
 
-# ASCII punctuation (except the hyphen of "role-play" and "pre-prompt") becomes a space before
-# the text is split into words for the gates.
-_PUNCTUATION = str.maketrans({ch: " " for ch in "!\"#$%&'()*+,./:;<=>?@[\\]^_`{|}~"})
+# Every ASCII character but letters, digits, the hyphen of "role-play" and "pre-prompt" and
+# whitespace becomes a space before the text is split into words; so does every non-ASCII one.
+_ASCII_SEPARATORS = [c for c in range(128) if not chr(c).isalnum() and chr(c) not in "- \t\n\r\v\f"]
+_SEPARATORS = str.maketrans({c: " " for c in _ASCII_SEPARATORS})
+_BYTE_SEPARATORS = bytes.maketrans(bytes(_ASCII_SEPARATORS), b" " * len(_ASCII_SEPARATORS))
 
 
 def words_of(text: str) -> frozenset[str]:
-    """The lower-cased words of `text`, for the trigger gates."""
-    return frozenset(text.lower().translate(_PUNCTUATION).split())
+    """The lower-cased ASCII words of `text`, for the trigger gates and the start-word search.
+
+    Words are runs of ASCII letters and digits; a hyphenated compound counts whole and by its
+    parts ("role-play", "role", "play"). Every trigger and start word is ASCII, so a non-ASCII
+    character separates words like punctuation does. Why it must: a phrase pasted from a word
+    processor comes wrapped in curly quotes, and `\u201cignore` is no trigger word. So a start
+    word that follows a regex's word boundary and precedes a non-word character is a word of
+    this set, which is what lets a rule skip the start words a text does not have.
+    """
+    return lower_words(text.lower())
+
+
+def lower_words(low: str) -> frozenset[str]:
+    """`words_of` for text that is lower-cased already (the scanner lower-cases once)."""
+    if low.isascii():
+        spaced = low.translate(_SEPARATORS)
+    else:  # as bytes, where a table is a fast path: every non-ASCII character becomes `?`
+        spaced = low.encode("ascii", "replace").translate(_BYTE_SEPARATORS).decode("ascii")
+    words = set(spaced.split())
+    if "-" in spaced:
+        for word in [w for w in words if "-" in w]:
+            words.update(word.split("-"))
+        words.discard("")
+    return frozenset(words)
+
+
+# Characters that `re.IGNORECASE` matches to an ASCII letter but that `str.lower` leaves alone:
+# dotless i and long s. Text with one of them is scanned by the regexes themselves (as is text
+# whose lower-casing changes its length, `İ`), so a start word is never missed.
+_ODD_FOLDS = ("\u0131", "\u017f")
+
+
+def folded(text: str, low: str | None = None) -> str | None:
+    """`text` lower-cased (`low`, when the caller has it) for the start-word search, or None
+    where that search could miss a case-insensitive match (`_ODD_FOLDS`) or its positions would
+    not line up with `text`'s."""
+    low = text.lower() if low is None else low
+    if len(low) != len(text):
+        return None
+    if not text.isascii() and any(ch in text for ch in _ODD_FOLDS):
+        return None
+    return low
+
+
+def _word_char(ch: str) -> bool:
+    """What `re` counts as a word character (`\\w`): a boundary needs a non-word one."""
+    return ch.isalnum() or ch == "_"
+
+
+# Starts that are no word: a newline, and "^" (the start of the text).
+_SPECIAL_STARTS = frozenset({"\n", "^"})
+
+
+class StartIndex:
+    """Where the rules' start words are in one text, each searched once for every rule.
+
+    A place a start word occurs counts only where a word boundary sits on both sides of it:
+    every rule begins with `\\b` and every start word is followed by a non-word character in
+    its regex (a test checks both on the parse trees). `low` is None when the text cannot be
+    searched lower-cased (`folded`); the rules then run their regexes over `text`.
+    """
+
+    __slots__ = ("_found", "low", "rot13", "text", "words")
+
+    def __init__(
+        self, text: str, words: frozenset[str], *, rot13: bool = False, low: str | None = None
+    ) -> None:
+        self.text = text
+        self.low = folded(text, low)
+        self.words = words  # the plain text's words (for the rot13 pass too)
+        self.rot13 = rot13
+        self._found: dict[str, list[int]] = {}
+
+    def positions(self, start: str) -> list[int]:
+        found = self._found.get(start)
+        if found is None:
+            found = self._found[start] = self._search(start)
+        return found
+
+    def _search(self, start: str) -> list[int]:
+        low, text = self.low, self.text
+        assert low is not None  # the rules scan the text themselves then
+        if start == "^":  # `\\b` at 0: the text starts with a word character
+            return [0] if text[:1] and _word_char(text[0]) else []
+        if start == "\n":  # `\\b` before a newline: a word character ends the line
+            return [at for at in _occurrences(low, start) if at > 0 and _word_char(text[at - 1])]
+        size = len(start)
+        return [
+            at
+            for at in _occurrences(low, start)
+            if not (at > 0 and _word_char(text[at - 1]))
+            and not (at + size < len(text) and _word_char(text[at + size]))
+        ]
+
+
+def _occurrences(low: str, needle: str) -> list[int]:
+    found: list[int] = []
+    at = low.find(needle)
+    while at != -1:
+        found.append(at)
+        at = low.find(needle, at + 1)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,24 +143,105 @@ class PhraseRule:
     confidence: float
     pattern: re.Pattern[str]
     triggers: tuple[frozenset[str], ...]
+    # Every match starts with one of these: a lower-case word (preceded by a word boundary and
+    # followed by a non-word character), a newline, or "^" (the start of the text).
+    starts: tuple[str, ...]
     rot13_triggers: tuple[frozenset[str], ...] = field(init=False)
+    # The start words, and rot13-encoded start word -> start word, for a set intersection with
+    # the text's words; the pattern with lower-case literals and no IGNORECASE (`finditer`).
+    start_words: frozenset[str] = field(init=False, repr=False)
+    special_starts: tuple[str, ...] = field(init=False, repr=False)
+    rot13_starts: dict[str, str] = field(init=False, repr=False)
+    lowered: re.Pattern[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         rotated = tuple(frozenset(codecs.encode(w, "rot13") for w in g) for g in self.triggers)
         object.__setattr__(self, "rot13_triggers", rotated)
+        words = frozenset(self.starts) - _SPECIAL_STARTS
+        special = tuple(s for s in self.starts if s in _SPECIAL_STARTS)
+        object.__setattr__(self, "special_starts", special)
+        object.__setattr__(self, "start_words", words)
+        object.__setattr__(self, "rot13_starts", {codecs.encode(w, "rot13"): w for w in words})
+        flags = self.pattern.flags & ~re.IGNORECASE
+        lowered = re.compile(_lower_literals(self.pattern.pattern), flags)
+        object.__setattr__(self, "lowered", lowered)
 
     def may_match(self, words: frozenset[str], *, rot13: bool = False) -> bool:
         """Every trigger group has a word in `words` (rot13: in rot13-encoded form)."""
-        groups = self.rot13_triggers if rot13 else self.triggers
-        return all(not words.isdisjoint(group) for group in groups)
+        for group in self.rot13_triggers if rot13 else self.triggers:
+            if words.isdisjoint(group):
+                return False
+        return True
+
+    def matches(self, index: StartIndex) -> list[re.Match[str]]:
+        """The spans `pattern.finditer(index.text)` gives, tried only at start words.
+
+        Where the text can be searched lower-cased, the lower-case twin of the pattern runs on
+        the lower-cased text (no case folding per character compared; the same spans).
+        """
+        low = index.low
+        if low is None:
+            return list(self.pattern.finditer(index.text))
+        if index.rot13:  # the text is rot13-encoded, `index.words` are the plain text's
+            present = [self.rot13_starts[w] for w in index.words.intersection(self.rot13_starts)]
+        else:
+            present = list(index.words.intersection(self.start_words))
+        lists = [p for s in (*present, *self.special_starts) if (p := index.positions(s))]
+        if not lists:
+            return []
+        candidates = lists[0] if len(lists) == 1 else sorted(set().union(*lists))
+        match_at = self.lowered.match
+        found: list[re.Match[str]] = []
+        end = 0
+        for at in candidates:
+            if at < end:  # inside the previous match: finditer does not look there either
+                continue
+            match = match_at(low, at)
+            if match is not None:
+                found.append(match)
+                end = max(match.end(), at + 1)
+        return found
+
+
+def _lower_literals(pattern: str) -> str:
+    """`pattern` with its literal letters lower-cased and its escapes (`\\S`, `\\W`) kept: on
+    lower-cased text it matches what `pattern` with IGNORECASE matches on the original."""
+    return _ESCAPE_OR_TEXT.sub(lambda m: m[0] if m[0][0] == "\\" else m[0].lower(), pattern)
+
+
+_ESCAPE_OR_TEXT = re.compile(r"\\.|[^\\]+", re.DOTALL)
 
 
 def _rule(
-    name: str, type_: str, confidence: float, triggers: tuple[str, ...], pattern: str
+    name: str,
+    type_: str,
+    confidence: float,
+    triggers: tuple[str, ...],
+    pattern: str,
+    *,
+    starts: str | tuple[str, ...],
 ) -> PhraseRule:
+    """A rule; `triggers` and `starts` as space-separated words (`starts` may be a tuple, for a
+    start that is not a word: a newline, "^")."""
     groups = tuple(frozenset(group.split()) for group in triggers)
-    return PhraseRule(name, type_, confidence, re.compile(pattern, re.IGNORECASE), groups)
+    first = tuple(starts.split()) if isinstance(starts, str) else starts
+    return PhraseRule(name, type_, confidence, re.compile(pattern, re.IGNORECASE), groups, first)
 
+
+# Start words: the literal prefixes the alternatives of a regex begin with (a word of the
+# fragment, or the part of it before an optional suffix: "instruction" for `instructions?`).
+_S_VERB = "ignore disregard forget override bypass discard skip drop abandon scrap throw"
+_S_PREVIOUS = (
+    "previous prior above earlier preceding foregoing original initial old system developer"
+)
+_S_ORDERS = (
+    "instruction instructions rules directions directives guidelines guidance constraints "
+    "restrictions prompt prompts programming context commands orders policies safeguards"
+)
+_S_REVEAL = (
+    "reveal show print repeat output display leak dump recite give tell share write spell paste "
+    "list quote echo"
+)
 
 # Trigger groups: space-separated words, every form the regex can start or hinge on.
 _T_VERB = (
@@ -107,6 +298,7 @@ PHRASES: tuple[PhraseRule, ...] = (
         # "forget the instructions above", "disregard the rules given earlier"
         rf"\b{_VERB}\s+(?:(?:{_DETERMINER})\s+){{1,3}}{_ORDERS}\s+(?:\w+\s+)?"
         r"(?:above|before\s+this|earlier|so\s+far|you\s+(?:were|have\s+been)\s+given)\b",
+        starts=_S_VERB,
     ),
     _rule(
         "override.other_language",
@@ -128,17 +320,27 @@ PHRASES: tuple[PhraseRule, ...] = (
         r"(?:anteriores|previas|precedenti|previe)|"
         r"\bnegeer\s+(?:alle\s+)?(?:vorige|eerdere|voorgaande)\s+(?:instructies|regels)|"
         r"\bignoruj\s+(?:wszystkie\s+)?(?:poprzednie|wcze\u015bniejsze)\s+(?:instrukcje|polecenia)",
+        starts=(
+            "ignorez ignorer ignore oubliez ignorier ignoriere ignorieren vergiss vergessen ignora "
+            "ignorar olvida negeer ignoruj"
+        ),
     ),
     _rule(
         "override.rules_void",
         "prompt_injection",
         0.85,
-        (_T_ORDERS,),
+        (
+            _T_ORDERS,
+            # every match ends with one of these (long prompts have "rules" and "previous")
+            "cancelled canceled void revoked obsolete superseded lifted outdated removed null "
+            "apply applies",
+        ),
         # "the previous rules no longer apply", "earlier restrictions are lifted"
         rf"(?:\b{_PREVIOUS}\s+(?:\w+\s+)?{_ORDERS}|\b{_ORDERS}\s+you\s+(?:were|have\s+been)\s+"
         r"given(?:\s+\w+)?)\s+(?:(?:are|were|have\s+been)\s+(?:now\s+)?"
         r"(?:cancell?ed|void|revoked|obsolete|superseded|lifted|outdated|removed|null)|"
         r"no\s+longer\s+appl(?:y|ies))\b",
+        starts=_S_PREVIOUS + " " + _S_ORDERS,
     ),
     _rule(
         "override.ignore_what_you_were_told",
@@ -150,6 +352,7 @@ PHRASES: tuple[PhraseRule, ...] = (
         r"your\s+(?:developers?|creators?|makers?|owners?|operators?)\s+(?:told|said|instructed)|"
         r"your\s+(?:system\s+(?:prompt|message)|instructions|rules|guidelines)|"
         r"(?:written\s+|said\s+|stated\s+)?(?:above|before\s+this|previously|so\s+far))",
+        starts=_S_VERB,
     ),
     _rule(
         "override.new_instructions",
@@ -160,6 +363,7 @@ PHRASES: tuple[PhraseRule, ...] = (
         r"new\s+system\s+(?:prompt|instructions?)\s*:|"
         r"(?:^|\n)\s*(?:system|admin|developer)\s*(?:override|prompt|message)?\s*:\s*"
         r"(?:ignore|you\s+(?:must|will|are\s+now)))",
+        starts=("\n", "^", "new", "your"),
     ),
     _rule(
         "override.do_not_follow",
@@ -171,6 +375,7 @@ PHRASES: tuple[PhraseRule, ...] = (
         rf"\b(?:do\s+not|don't|stop)\s+(?:follow(?:ing)?|obey(?:ing)?)\s+"
         rf"(?:your\s+(?:\w+\s+)?{_ORDERS}|(?:{_DETERMINER}\s+){{1,2}}{_PREVIOUS}\s+{_ORDERS}|"
         rf"(?:the\s+)?{_ORDERS}\s+(?:from|of)\s+your\s+(?:developers?|creators?|makers?))\b",
+        starts="do don stop",
     ),
     _rule(
         "roleplay.dan",
@@ -180,16 +385,25 @@ PHRASES: tuple[PhraseRule, ...] = (
         r"\b(?:DAN|STAN|DUDE|AIM)\b[^.\n]{0,60}\b(?:do\s+anything\s+now|strive\s+to\s+avoid"
         r"\s+norms|always\s+intelligent|no\s+(?:rules|restrictions|limits|filters))|"
         r"\bdo\s+anything\s+now\b|\byou\s+are\s+(?:now\s+)?(?:DAN|STAN|DUDE)\b",
+        starts="aim dan do dude stan you",
     ),
     _rule(
         "roleplay.mode",
         "jailbreak",
         0.9,
-        ("mode",),
+        (
+            "mode",
+            "jailbreak jailbroken unrestricted unfiltered uncensored dan developer debug "
+            "maintenance",
+        ),
         r"\b(?:jailbreak|jailbroken|unrestricted|unfiltered|uncensored|DAN)\s+mode\b|"
         r"\b(?:developer|debug|maintenance)\s+mode\b[^.\n]{0,60}?\b(?:no|without|ignor\w*|"
         r"bypass\w*|uncensored|unfiltered|restrictions|filters|content\s+polic(?:y|ies))\b|"
         r"\byou\s+(?:are|will\s+be|are\s+now)\s+(?:now\s+)?in\s+(?:developer|debug)\s+mode\b",
+        starts=(
+            "dan debug developer jailbreak jailbroken maintenance uncensored unfiltered "
+            "unrestricted you"
+        ),
     ),
     _rule(
         "roleplay.unrestricted_persona",
@@ -208,6 +422,10 @@ PHRASES: tuple[PhraseRule, ...] = (
         r"(?:that|who|which)\s+(?:ignores|doesn't\s+follow|never\s+refuses))\s+"
         r"(?:any\s+)?(?:\w+\s+){0,2}?(?:restrictions|filters|rules|limits|limitations|guidelines|"
         r"ethics|morals|censorship|policies|content\s+policy)",
+        starts=(
+            "act answer behave hypothetically imagine play pretend reply respond role-play "
+            "roleplay suppose you"
+        ),
     ),
     _rule(
         "roleplay.no_restrictions",
@@ -226,6 +444,7 @@ PHRASES: tuple[PhraseRule, ...] = (
         # "you are now an uncensored AI" (said to the model)
         r"\byou(?:\s+are|'re)\s+(?:now\s+)?(?:an?\s+)?(?:unfiltered|uncensored|unrestricted|"
         r"jailbroken|rogue|unlocked)\s+(?:AI|assistant|model|chatbot|version)\b",
+        starts="do don never stay you",
     ),
     _rule(
         "extraction.system_prompt",
@@ -245,6 +464,7 @@ PHRASES: tuple[PhraseRule, ...] = (
         r"given|have\s+been\s+given|received|got)\b|"
         r"\bwhat\s+(?:instructions|rules|guidelines)\s+(?:did|were|have)\s+(?:your\s+"
         r"(?:developers?|creators?|makers?|operators?)|you\s+(?:been|were))\s+(?:give|given|set)",
+        starts=_S_REVEAL + " encode rewrite summarise summarize translate what",
     ),
     _rule(
         "extraction.your_system_prompt",
@@ -255,6 +475,7 @@ PHRASES: tuple[PhraseRule, ...] = (
         r"[^.?\n]{0,30}\b(?:say|contain|look\s+like|verbatim|word\s+for\s+word|exactly)\b|"
         r"\b(?:rules|instructions|guidelines)\s+you\s+(?:were|have\s+been)\s+given\b"
         r"[^.?\n]{0,60}\b(?:verbatim|word\s+for\s+word|exactly|in\s+full)\b",
+        starts="guidelines instructions rules your",
     ),
     _rule(
         "extraction.repeat_above",
@@ -267,6 +488,7 @@ PHRASES: tuple[PhraseRule, ...] = (
         r"\b(?:repeat|print|output|copy|recite|echo)\s+(?:all\s+|everything\s+|back\s+)?"
         r"(?:of\s+)?(?:the\s+)?(?:text|words|lines|content|everything|instructions|prompt)\s+"
         r"(?:above|before\s+this|preceding|so\s+far)\b|\bstarting\s+with\s+[\"']?you\s+are\b",
+        starts="copy echo output print recite repeat starting",
     ),
 )
 

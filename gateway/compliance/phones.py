@@ -102,8 +102,13 @@ _NOT_PHONE_CONTEXT = re.compile(
 )
 
 
+# What a phone match holds besides digits: separators, parentheses, the `+`.
+_NOT_DIGITS = str.maketrans("", "", " .-()/+")
+
+
 def _digit_count(s: str) -> int:
-    return sum(ch.isdigit() for ch in s)
+    """Digits in a phone match (which holds only digits and `_NOT_DIGITS`)."""
+    return len(s.translate(_NOT_DIGITS))
 
 
 def _country_code_valid(digits: str) -> bool:
@@ -112,7 +117,7 @@ def _country_code_valid(digits: str) -> bool:
 
 def _e164(text: str, pos: int, endpos: int) -> Iterator[Finding]:
     for m in _E164.finditer(text, pos, endpos):
-        digits = "".join(ch for ch in m.group().replace("(0)", "") if ch.isdigit())
+        digits = m.group().replace("(0)", "").translate(_NOT_DIGITS)
         if 8 <= len(digits) <= 15 and _country_code_valid(digits):
             yield Finding("phone", m.start(), m.end(), 0.9, "phone_e164", "pii")
 

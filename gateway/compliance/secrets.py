@@ -240,6 +240,7 @@ _RULES: tuple[_Rule, ...] = (
         "connection_string",
         re.compile(r"p(?:assword|wd)\s*=\s*(?P<pw>[^;'\"\s]+)"),
         0.9,
+        ("password", "pwd"),  # the pattern's literal prefix is one letter: every `p` a try
         valid=_ado_password,
         filler_check=False,
         folded=True,

@@ -30,6 +30,7 @@ POSITIVES = [
     ("jcb (3530111333300000)", "payment_card", "3530111333300000"),
     ("unionpay 6200000000000005", "payment_card", "6200000000000005"),
     ("old visa 4222222222222", "payment_card", "4222222222222"),
+    ("id,name,card\n7,Ana,4012888888881881,pro", "payment_card", "4012888888881881"),  # CSV cell
     # IBAN: compact and printed in groups, stopped at the country's length
     ("IBAN DE89370400440532013000", "iban", "DE89370400440532013000"),
     ("IBAN: DE89 3704 0044 0532 0130 00 THANKS", "iban", "DE89 3704 0044 0532 0130 00"),
@@ -102,6 +103,7 @@ NEGATIVES = [
     "4111111111111112",
     "5555555555554445",
     "ref 1234 5678 9012 3456",
+    "total 1,4012888888881881 units",  # the tail of a comma-grouped number, not a CSV cell
     # 13-digit epoch-millisecond timestamps (some pass Luhn)
     "created_at: 1700000000004",
     "ts=1699999999004",

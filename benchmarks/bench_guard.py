@@ -9,10 +9,10 @@ Starts on 127.0.0.1 (free ports) `sfctl mock-upstream --latency-ms N` and five g
   of this run, the yardstick for "within noise".
 - no policy: compliance on, no policy bound: the prompt and answer are scanned after the
   response, for the audit log only.
-- deny policy: a policy that can only refuse (deny on secrets, SSNs, cards): the prompt's scan
-  runs beside the upstream call, the answer is held until its scan passes.
-- redact policy: a policy that can rewrite the prompt (redact emails): the prompt is scanned
-  before the call.
+- deny policy: a policy that can only refuse (deny on secrets, SSNs, cards): the prompt is
+  judged before the call, the answer is held until its scan passes.
+- redact policy: a policy that can rewrite the prompt (redact emails): the same, and a rewrite
+  when something is found (nothing is, here).
 
 Every request carries a fresh ~2 kB prompt (support-ticket prose, no PII: the request passes),
 one keep-alive connection per arm, sequential requests, the arms interleaved in every round (the

@@ -107,6 +107,21 @@ def cost_usd(
     ) / 1_000_000
 
 
+MAX_COUNTED_TOKENS = 2**53  # past any real request; keeps the float arithmetic finite
+
+
+def estimated_cost(price: ModelPrice, prompt_tokens: int, body: Mapping[str, Any]) -> float:
+    """What a request may cost before it is sent: its prompt estimate plus the most it may
+    generate (`max_tokens` / `max_completion_tokens` when given), for policies' `cost`."""
+    limit = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+    completion = limit if isinstance(limit, int) and not isinstance(limit, bool) else 0
+    return cost_usd(
+        price,
+        min(max(prompt_tokens, 0), MAX_COUNTED_TOKENS),
+        min(max(completion, 0), MAX_COUNTED_TOKENS),
+    )
+
+
 def _text_chars(value: Any) -> int:
     if isinstance(value, str):
         return len(value)

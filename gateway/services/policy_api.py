@@ -35,7 +35,7 @@ from gateway.policy.store import (
     StoredPolicy,
     open_policy_store,
 )
-from gateway.services.api_server import add_admin_routes
+from gateway.services.api_server import add_admin_routes, add_openapi
 from gateway.services.keys_api import AdminHandler, json_response, read_model
 
 BASE = "/api/policies"
@@ -276,5 +276,8 @@ ROUTES: tuple[tuple[str, str, AdminHandler], ...] = (
 
 def setup(app: web.Application) -> None:
     """Mount the policy and guardrail management routes (and open the store with the app)."""
+    from gateway.services import policy_openapi  # it imports this module's models
+
     add_policy_context(app)
     add_admin_routes(app, ROUTES)
+    add_openapi(app, policy_openapi.MANAGEMENT_PATHS, policy_openapi.OPENAPI_SCHEMAS)

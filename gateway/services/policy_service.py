@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.compliance.engine import ComplianceEngine, Profile
 from gateway.compliance.findings import Direction, Finding
 from gateway.core.errors import InvalidRequest, NotFound, ServiceUnavailable
-from gateway.core.pricing import cost_usd, estimate_prompt_tokens
+from gateway.core.pricing import MAX_COUNTED_TOKENS, estimate_prompt_tokens, estimated_cost
 from gateway.core.scan_text import request_text
 from gateway.pipeline.state import GatewayState
 from gateway.policy.compile import CompiledPolicy, compile_policy
@@ -35,7 +35,7 @@ from gateway.policy.model import (
     summarize_findings,
 )
 from gateway.services import policy_api
-from gateway.services.api_server import add_admin_routes
+from gateway.services.api_server import add_admin_routes, add_openapi
 from gateway.services.keys_api import AdminHandler, json_response, read_model
 
 ROUTES_BY_WIRE = {"openai": ("chat", "completions", "embeddings"), "anthropic": ("messages",)}
@@ -67,7 +67,7 @@ class EvaluateBody(BaseModel):
     model: str | None = None
     hour: int | None = Field(default=None, ge=0, le=23)
     weekday: Weekday | None = None
-    tokens: int | None = Field(default=None, ge=0)
+    tokens: int | None = Field(default=None, ge=0, le=MAX_COUNTED_TOKENS)
     cost: float | None = Field(default=None, ge=0)
     metadata: dict[str, Any] | None = None
 
@@ -141,9 +141,7 @@ def base_context(body: EvaluateBody, state: GatewayState, now: float) -> PolicyC
     tokens = body.tokens if body.tokens is not None else estimate_prompt_tokens(request)
     cost = body.cost
     if cost is None:
-        max_tokens = request.get("max_tokens") or request.get("max_completion_tokens") or 0
-        completion = max_tokens if isinstance(max_tokens, int) else 0
-        cost = cost_usd(state.prices.price(model), tokens, completion, 0)
+        cost = estimated_cost(state.prices.price(model), tokens, request)
     clock = time.gmtime(now)
     metadata = body.metadata if body.metadata is not None else request.get("metadata")
     return PolicyContext(
@@ -233,5 +231,8 @@ ROUTES: tuple[tuple[str, str, AdminHandler], ...] = (
 
 def setup(app: web.Application) -> None:
     """Mount the dry-run routes (and open the policy store with the app, once)."""
+    from gateway.services import policy_openapi  # it imports this module's models
+
     policy_api.add_policy_context(app)
     add_admin_routes(app, ROUTES)
+    add_openapi(app, policy_openapi.DRY_RUN_PATHS, policy_openapi.OPENAPI_SCHEMAS)

@@ -204,9 +204,9 @@ async def alongside(ctx: RequestContext, send: Awaitable[Sent]) -> Sent:
     if guard is None or guard.verdict_pending is None:
         return await send
     call = asyncio.ensure_future(send)
-    # let the call go out before the scan takes the loop: a few loop turns put the request on
-    # the wire (measured with an upstream on the same loop: after 4 turns it had not yet seen
-    # the request, after 20 it had); a turn with nothing else to run costs microseconds
+    # let the call go out before the scan starts: the scan thread holds the GIL for long stretches
+    # (a regex pass is one C call), and the request needs a few loop turns to reach the wire
+    # (an upstream on the same loop had it after 20 turns, not after 4; a turn costs ~30 us)
     for _ in range(SEND_TURNS):
         if call.done():
             break

@@ -349,7 +349,7 @@ async def test_apply_from_json_list_and_stdin(api: Api, tmp_path: Path) -> None:
         ("night-watch", 1),
     ]
     piped = ok(await sfctl(api, "apply", "-", stdin=SHADOW))
-    assert "policy night-watch: version 2 (updated)" in piped.stdout
+    assert "policy night-watch: version 1 (unchanged)" in piped.stdout  # the same document again
 
 
 async def test_delete_asks_first(api: Api, tmp_path: Path) -> None:

@@ -10,11 +10,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from gateway.compliance.baseline import Baseline
+from gateway.compliance.config import Profile
 from gateway.compliance.engine import scan_bounded
 from gateway.compliance.findings import Direction, Finding
+from gateway.core.cache_key import Wire
 from gateway.core.errors import ComplianceTimeout
 from gateway.core.scan_text import ScanText
 from gateway.pipeline.context import RequestContext
@@ -26,8 +28,6 @@ from gateway.policy.model import Deny, PolicyContext, summarize_findings
 
 log = logging.getLogger("smartflow.guard")
 
-Wire = Literal["openai", "anthropic"]
-Profile = Literal["full", "reduced"]
 DEFAULT_ORG = "default"
 
 
@@ -48,7 +48,6 @@ class Guard:
     prompt: ScanText | None = None
     verdict_pending: Callable[[], Awaitable[None]] | None = None  # judged beside the call
     answer: bytes | None = None  # a whole answer to scan after the response (audit only)
-    answer_route: str = ""
 
 
 def org_of(ctx: RequestContext) -> str:

@@ -25,8 +25,10 @@ from typing import Any
 
 import orjson
 
+from gateway.compliance.config import Profile
 from gateway.compliance.engine import ComplianceEngine
 from gateway.compliance.findings import Direction
+from gateway.core.cache_key import Wire
 from gateway.core.errors import PolicyViolation
 from gateway.core.pricing import estimate_prompt_tokens, estimated_cost
 from gateway.core.scan_text import redact_request, redact_response, request_text
@@ -34,8 +36,6 @@ from gateway.core.scan_text import response_text as answer_text
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.guard_judge import (
     Guard,
-    Profile,
-    Wire,
     count_findings,
     deny_message,
     judge,

@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
+import aiohttp
 from aiohttp import web
 
 from gateway.backends import open_backends, replica_name
@@ -21,14 +22,17 @@ from gateway.pipeline.auth import AdminKeyAuth
 from gateway.pipeline.keyauth import KeyAuthenticator
 from gateway.pipeline.state import STATE, GatewayState
 from gateway.services import (
+    a2a_api,
     audit_api,
     cache_api,
     common,
     compliance,
+    mcp_api,
     ops_api,
     policy_api,
     policy_service,
     proxy,
+    tools_admin_api,
 )
 from gateway.services.audit_api import AUDIT_STORE
 from gateway.settings import Settings, SettingsError
@@ -42,6 +46,7 @@ SCAN_THREADS = 2  # scans too long or too risky for the event loop (custom regex
 REDIS = web.AppKey("smartflow_redis", object)  # the shared-mode client, None when embedded
 AUDIT_SPILL = "audit-spill.jsonl"
 PERF_EVERY_S = 5.0
+REGISTRY_START_WAIT_S = 3.0
 
 
 async def _embedded_store(app: web.Application) -> AsyncIterator[None]:
@@ -152,6 +157,52 @@ async def _guardrails(app: web.Application) -> AsyncIterator[None]:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _needs_registry(settings: Settings) -> bool:
+    """The tool gateway on the data plane; the admin API (api-server, all) always."""
+    service = settings.service_type
+    return service in ("api-server", "all") or (service in DATA_PLANE and settings.mcp.enabled)
+
+
+async def _tool_registry(app: web.Application) -> AsyncIterator[None]:
+    """The registered MCP servers and A2A agents, their upstream clients (one HTTP session),
+    and the loop that keeps registrations and tool lists fresh."""
+    from gateway.mcp.live import ToolRegistry, keep_fresh
+    from gateway.store.registry_base import open_registry_store
+
+    state = app[STATE]
+    mcp = state.settings.mcp
+    async with (
+        open_registry_store(state.settings) as store,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session,
+    ):
+        registry = ToolRegistry(store, mcp, session)
+        await registry.reload()
+        pending = registry.start_refresh()
+        if pending:  # a first look at each server, without holding start-up for a slow one
+            await asyncio.wait(pending, timeout=REGISTRY_START_WAIT_S)
+        state.registry = registry
+        poller = asyncio.create_task(keep_fresh(registry, mcp.refresh_s, mcp.tools_refresh_s))
+        try:
+            yield
+        finally:
+            await stop_task(poller)
+            state.registry = None
+            await registry.close()
+
+
+def _mount_tools(app: web.Application, settings: Settings) -> None:
+    """The registry, its management routes (api-server, all) and the MCP and A2A routes (data
+    plane: they mount themselves only when MCP_GATEWAY_ENABLED). The management routes come
+    first: /api/mcp/tools and /api/mcp/auth are not servers (their names are reserved)."""
+    if _needs_registry(settings):
+        app.cleanup_ctx.append(_tool_registry)
+    if settings.service_type in ("api-server", "all"):
+        tools_admin_api.setup(app)
+    if settings.service_type in DATA_PLANE:
+        mcp_api.setup(app)
+        a2a_api.setup(app)
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Ready once every other startup context has run; tracer flushed at the very end."""
     state = app[STATE]
@@ -207,6 +258,7 @@ def build_app(settings: Settings) -> web.Application:
         compliance.add_baseline_context(app)
     if service in DATA_PLANE:
         app.cleanup_ctx.append(_guardrails)
+    _mount_tools(app, settings)
     if service in ("api-server", "all"):
         policy_api.setup(app)
     if service in ("compliance", "all"):

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 import yaml
@@ -17,6 +18,7 @@ from pydantic import SecretStr, ValidationError
 
 from gateway import __version__
 from gateway.core.config import GatewayConfig
+from gateway.core.toolspecs import A2aAgentSpec, McpServerSpec, specs_from_config
 
 ServiceType = Literal["proxy", "api-server", "compliance", "policy-perfect", "all"]
 SERVICE_TYPES: tuple[ServiceType, ...] = (
@@ -98,6 +100,26 @@ class ComplianceSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class McpSettings:
+    """The MCP tool gateway and the A2A routes (issue 15)."""
+
+    enabled: bool = False  # MCP_GATEWAY_ENABLED: /api/mcp*, /a2a/*, /.well-known/* on the proxy
+    allow_stdio: bool = False  # SMARTFLOW_MCP_STDIO: servers the gateway starts as subprocesses
+    refresh_s: float = 2.0  # SMARTFLOW_MCP_REFRESH_SECS: how often registrations are re-read
+    tools_refresh_s: float = 60.0  # SMARTFLOW_MCP_TOOLS_REFRESH_SECS: tools/list and health
+    cache_max_entries: int = 10_000  # SMARTFLOW_MCP_CACHE_MAX_ENTRIES: tool results kept
+    public_url: str | None = None  # SMARTFLOW_PUBLIC_URL; None: from the request
+    # read-only registrations from the SMARTFLOW_CONFIG file (`mcp_servers:`, `a2a_agents:`)
+    servers: tuple[McpServerSpec, ...] = ()
+    agents: tuple[A2aAgentSpec, ...] = ()
+    # the process environment, where upstream credentials are read (a registration names its
+    # variables; they are looked up when the upstream is connected). Never printed or compared.
+    environ: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False, compare=False
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     service_type: ServiceType
     host: str
@@ -109,7 +131,8 @@ class Settings:
     redis_url: str | None = None
     database_url: str | None = None
     data_dir: Path = Path("smartflow-data")  # load_settings always sets it
-    mcp_gateway_enabled: bool = False
+    mcp_gateway_enabled: bool = False  # the same as mcp.enabled (kept for existing readers)
+    mcp: McpSettings = field(default_factory=McpSettings)
     rate_limit_requests_per_hour: int | None = None
     semantic_cache_threshold: float = 0.90
     cache: CacheSettings = field(default_factory=CacheSettings)
@@ -153,8 +176,17 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
 
 def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
     """Read and validate SMARTFLOW_CONFIG, resolving each provider's api_key_env from `env`."""
+    return _load_config(path, env)[0]
+
+
+ToolSpecs = tuple[tuple[McpServerSpec, ...], tuple[A2aAgentSpec, ...]]
+
+
+def _load_config(path: str | None, env: Mapping[str, str]) -> tuple[GatewayConfig, ToolSpecs]:
+    """The config and the file's MCP servers and A2A agents (validated here: GatewayConfig is
+    the LLM side and does not know them)."""
     if not path:
-        return GatewayConfig()
+        return GatewayConfig(), ((), ())
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except OSError as exc:
@@ -163,6 +195,7 @@ def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
         raise SettingsError(f"SMARTFLOW_CONFIG: {path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise SettingsError(f"SMARTFLOW_CONFIG: {path} must hold a mapping at the top level")
+    tool_specs = _tool_specs(raw, path)
     for provider in raw.get("providers") or []:
         if not isinstance(provider, dict):
             continue
@@ -191,7 +224,17 @@ def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
                 "pip install 'smartflow[azure]'"
             )
     _check_guardrails(config, path)
-    return config
+    return config, tool_specs
+
+
+def _tool_specs(raw: dict[str, object], path: str) -> ToolSpecs:
+    """Take `mcp_servers:` and `a2a_agents:` out of the file's mapping, validated."""
+    try:
+        servers = specs_from_config(raw.pop("mcp_servers", None), McpServerSpec, "mcp_servers")
+        agents = specs_from_config(raw.pop("a2a_agents", None), A2aAgentSpec, "a2a_agents")
+    except ValueError as exc:
+        raise SettingsError(f"SMARTFLOW_CONFIG {path}: {exc}") from None
+    return servers, agents
 
 
 def _check_guardrails(config: GatewayConfig, path: str) -> None:
@@ -347,7 +390,7 @@ def load_settings(
     """Build Settings from the environment; explicit arguments (command-line flags) win."""
     env = os.environ if env is None else env
     service = _service_type(service_type or env.get("SERVICE_TYPE", "all"))
-    config = load_config(config_path or env.get("SMARTFLOW_CONFIG"), env)
+    config, tool_specs = _load_config(config_path or env.get("SMARTFLOW_CONFIG"), env)
     admin = env.get("ADMIN_API_KEY") or None
     if admin is not None and len(admin) < 16:
         raise SettingsError("ADMIN_API_KEY is too short: use at least 16 random characters")
@@ -381,6 +424,7 @@ def load_settings(
         database_url=env.get("DATABASE_URL") or None,
         data_dir=Path(data_dir),
         mcp_gateway_enabled=mcp,
+        mcp=_mcp_settings(env, mcp, tool_specs),
         rate_limit_requests_per_hour=int(_number(env, "RATE_LIMIT_REQUESTS_PER_HOUR", 0))
         if rph_raw
         else None,
@@ -397,6 +441,34 @@ def load_settings(
         log_file=_log_file(env),
         otel_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
         features=_features(config, env, mcp),
+    )
+
+
+def _mcp_settings(env: Mapping[str, str], enabled: bool, specs: ToolSpecs) -> McpSettings:
+    public_url = (env.get("SMARTFLOW_PUBLIC_URL") or "").strip().rstrip("/") or None
+    if public_url is not None and not public_url.startswith(("http://", "https://")):
+        raise SettingsError(
+            f"SMARTFLOW_PUBLIC_URL={public_url!r} must be an http:// or https:// URL (the "
+            "gateway's address as clients reach it)"
+        )
+    servers, agents = specs
+    allow_stdio = _bool(env, "SMARTFLOW_MCP_STDIO", False)
+    stdio = [server.name for server in servers if server.transport == "stdio"]
+    if stdio and not allow_stdio:
+        raise SettingsError(
+            f"SMARTFLOW_CONFIG: mcp server {stdio[0]!r} is a stdio server, which the gateway "
+            "starts only with SMARTFLOW_MCP_STDIO=true"
+        )
+    return McpSettings(
+        enabled=enabled,
+        allow_stdio=allow_stdio,
+        refresh_s=_number(env, "SMARTFLOW_MCP_REFRESH_SECS", 2.0, minimum=0.05),
+        tools_refresh_s=_number(env, "SMARTFLOW_MCP_TOOLS_REFRESH_SECS", 60.0, minimum=0.05),
+        cache_max_entries=int(_number(env, "SMARTFLOW_MCP_CACHE_MAX_ENTRIES", 10_000)),
+        public_url=public_url,
+        servers=servers,
+        agents=agents,
+        environ=MappingProxyType(dict(env)),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import ipaddress
 import os
 import signal
 import socket
@@ -68,6 +69,14 @@ def ensure_data_dir(data_dir: Path) -> Path:
     except OSError as exc:
         raise SfctlError(f"data directory {data_dir}: {exc.strerror}") from None
     return data_dir
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is reachable from this machine only."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def ensure_port_free(host: str, port: int) -> None:
@@ -157,6 +166,8 @@ def gateway_env(
     key: str,
     config: Path | None,
     logs: LogRotation | None = None,
+    *,
+    loopback: bool = True,
 ) -> dict[str, str]:
     """`logs`: to the rotated file in `data_dir` (detached); None: to the terminal."""
     env = {name: value for name, value in base.items() if name not in LOG_SETTINGS}
@@ -168,6 +179,11 @@ def gateway_env(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    # on one laptop the tool gateway is on; it may start stdio MCP servers only while it
+    # listens on loopback (registering one runs a command). An operator's own setting wins.
+    env.setdefault("MCP_GATEWAY_ENABLED", "true")
+    if loopback:
+        env.setdefault("SMARTFLOW_MCP_STDIO", "true")
     if logs is not None:
         env.update(logs.env(data_dir))
     if config is not None:

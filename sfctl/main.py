@@ -7,10 +7,12 @@ import sys
 import typer
 
 from sfctl import __version__, ui
+from sfctl.commands import a2a as a2a_commands
 from sfctl.commands import bench, build, deploy, history, kube_ops, status, upgrade, verify
 from sfctl.commands import cache as cache_commands
 from sfctl.commands import init as init_commands
 from sfctl.commands import keys as keys_commands
+from sfctl.commands import mcp as mcp_commands
 from sfctl.commands import policy as policy_commands
 from sfctl.commands import render as render_commands
 from sfctl.commands import spec as spec_commands
@@ -44,6 +46,8 @@ app.command("down", rich_help_panel=LOCAL)(up_commands.down)
 app.add_typer(keys_commands.app, name="keys", rich_help_panel=OPERATE)
 app.add_typer(cache_commands.app, name="cache", rich_help_panel=OPERATE)
 app.add_typer(policy_commands.app, name="policy", rich_help_panel=OPERATE)
+app.add_typer(mcp_commands.app, name="mcp", rich_help_panel=OPERATE)
+app.add_typer(a2a_commands.app, name="a2a", rich_help_panel=OPERATE)
 
 # the deployment spec, what is rendered from it, and the Compose lifecycle
 app.command("init", rich_help_panel=DEPLOY)(init_commands.init)

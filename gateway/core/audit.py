@@ -61,6 +61,12 @@ class AuditRecord:
     findings: str | None = None
     policy: str | None = None
     policy_action: str | None = None
+    # tools (issue 15): route "mcp" or "a2a", provider the server or agent; the MCP tool or the
+    # A2A method, the sha256 hex of the call's canonical JSON arguments (never the arguments),
+    # and the A2A task id
+    tool: str | None = None
+    args_hash: str | None = None
+    task_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in FIELDS}
@@ -135,6 +141,9 @@ class AuditQuery:
     key_id: str | None = None
     model: str | None = None  # matches the requested or the served model
     status: StatusFilter | None = None
+    route: str | None = None  # "chat", "mcp", "a2a", ...
+    provider: str | None = None  # a provider, an MCP server or an A2A agent
+    tool: str | None = None  # an MCP tool or an A2A method
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -78,6 +78,31 @@ class KeyCache(_Model):
     )
 
 
+ToolName = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class KeyTools(_Model):
+    """Which MCP servers, MCP tools and A2A agents a key may reach. None: every one (the default,
+    so keys made before tools existed keep working); an empty tuple: none."""
+
+    mcp_servers: tuple[ToolName, ...] | None = Field(
+        default=None, description="Allowed MCP server names; null: every server"
+    )
+    mcp_tools: tuple[ToolName, ...] | None = Field(
+        default=None,
+        description='Allowed tools as fnmatch patterns over "server__tool"; null: every tool',
+    )
+    a2a_agents: tuple[ToolName, ...] | None = Field(
+        default=None, description="Allowed A2A agent names; null: every agent"
+    )
+
+    @field_validator("mcp_servers", "mcp_tools", "a2a_agents", mode="before")
+    @classmethod
+    def _list_is_tuple(cls, value: object) -> object:
+        """The API validates strictly, where a JSON array arrives as a list, not a tuple."""
+        return tuple(value) if isinstance(value, list) else value
+
+
 class VirtualKey(_Model):
     """The stored record. `key_hash` never leaves the gateway (see `public()`)."""
 
@@ -98,6 +123,7 @@ class VirtualKey(_Model):
     metadata: dict[str, str] = Field(default_factory=dict)
     log_prompts: bool = False
     cache: KeyCache = Field(default_factory=KeyCache)
+    tools: KeyTools = Field(default_factory=KeyTools)
 
     def cache_namespace(self) -> str:
         """Where this key's answers are cached: its own namespace, its team's, else its own."""
@@ -136,6 +162,7 @@ class KeyCreate(_Model):
     metadata: dict[str, str] = Field(default_factory=dict)
     log_prompts: bool = False
     cache: KeyCache = Field(default_factory=KeyCache)
+    tools: KeyTools = Field(default_factory=KeyTools)
 
     @field_validator("models")
     @classmethod
@@ -159,6 +186,7 @@ class KeyUpdate(_Model):
     metadata: dict[str, str] | None = None
     log_prompts: bool | None = None
     cache: KeyCache | None = None
+    tools: KeyTools | None = None
 
 
 def build_key(
@@ -184,6 +212,7 @@ def build_key(
         metadata=request.metadata,
         log_prompts=request.log_prompts,
         cache=request.cache,
+        tools=request.tools,
     )
 
 
@@ -195,5 +224,7 @@ def apply_update(key: VirtualKey, update: KeyUpdate, now: float) -> VirtualKey:
         changes["limits"] = KeyLimits()
     if "cache" in changes and changes["cache"] is None:
         changes["cache"] = KeyCache()
+    if "tools" in changes and changes["tools"] is None:
+        changes["tools"] = KeyTools()
     changes["updated_at"] = now
     return VirtualKey.model_validate({**key.model_dump(), **changes})

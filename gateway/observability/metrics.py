@@ -45,6 +45,8 @@ class GatewayMetrics:
         self._multiprocess_dir = multiprocess_dir
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
         self._upstream_children: dict[tuple[str, str], Any] = {}
+        self._tool_children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+        self._a2a_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -174,6 +176,33 @@ class GatewayMetrics:
             ("policy", "action", "mode"),
             registry=r,
         )
+        self.mcp_tool_calls = Counter(
+            "smartflow_mcp_tool_calls_total",
+            "MCP tools/call requests by server, tool, result (ok, error, refused, limited, "
+            "unavailable) and cache outcome",
+            ("server", "tool", "result", "cache"),
+            registry=r,
+        )
+        self.mcp_tool_call_duration = Histogram(
+            "smartflow_mcp_tool_call_duration_seconds",
+            "Time to answer an MCP tools/call (a cache hit included)",
+            ("server",),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.a2a_requests = Counter(
+            "smartflow_a2a_requests_total",
+            "A2A JSON-RPC requests by agent, method and status",
+            ("agent", "method", "status"),
+            registry=r,
+        )
+        self.a2a_duration = Histogram(
+            "smartflow_a2a_request_duration_seconds",
+            "Time to answer an A2A request (streams: to the last event)",
+            ("agent",),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.client_disconnects = Counter(
             "smartflow_client_disconnects_total",
             "Requests whose client went away before the response was complete",
@@ -206,6 +235,34 @@ class GatewayMetrics:
         if child is None:
             child = self._upstream_children[key] = self.upstream_duration.labels(provider, status)
         child.observe(seconds)
+
+    def observe_tool_call(
+        self, server: str, tool: str, result: str, cache: str, seconds: float
+    ) -> None:
+        """Count one MCP tools/call; children cached as in observe_request."""
+        key = (server, tool, result, cache)
+        children = self._tool_children.get(key)
+        if children is None:
+            children = self._tool_children[key] = (
+                self.mcp_tool_calls.labels(server, tool, result, cache),
+                self.mcp_tool_call_duration.labels(server),
+            )
+        count, duration = children
+        count.inc()
+        duration.observe(seconds)
+
+    def observe_a2a(self, agent: str, method: str, status: str, seconds: float) -> None:
+        """Count one A2A request; children cached as in observe_request."""
+        key = (agent, method, status)
+        children = self._a2a_children.get(key)
+        if children is None:
+            children = self._a2a_children[key] = (
+                self.a2a_requests.labels(agent, method, status),
+                self.a2a_duration.labels(agent),
+            )
+        count, duration = children
+        count.inc()
+        duration.observe(seconds)
 
     def observe_tokens(self, model: str, prompt: int | None, completion: int | None) -> None:
         if prompt is not None:

@@ -32,6 +32,11 @@ LIMIT_MESSAGES = {
 }
 
 
+# The most one call may reserve. Counters keep USD as integer nano-dollars (64-bit in SQLite and
+# Redis): a misconfigured price far above any budget must not overflow them.
+MAX_CALL_PRICE_USD = 1_000_000.0
+
+
 @dataclass(frozen=True, slots=True)
 class Ticket:
     """What admission holds for a request until it is settled."""
@@ -68,11 +73,63 @@ async def admit(
     """
     if not _needs_counting(key):
         return None  # nothing to enforce; spend is still recorded in the audit log
-    now = time.time() if now is None else now
     price = prices.price(model)
     prompt_estimate = estimate_prompt_tokens(body)
     max_tokens = requested_max_tokens(body, price)
     reserve = worst_case_cost(price, prompt_estimate, max_tokens)
+    return await _admit(
+        counters,
+        key,
+        reserve_usd=reserve,
+        prompt_estimate=prompt_estimate,
+        tokens_estimate=prompt_estimate + max_tokens,
+        tpm=key.limits.tpm,
+        now=now,
+    )
+
+
+async def admit_call(
+    *, counters: Counters, key: VirtualKey, price_usd: float, now: float | None = None
+) -> Ticket | None:
+    """Admit one MCP tool call or A2A request: it counts as one request against rpm, rph and
+    parallel, and reserves its fixed price against the budget (tokens are not involved).
+
+    Same machinery and same refusals as `admit`, so a key's limits and budget cover chat, tools
+    and agents together. Settle with `settlement(ticket, actual_usd=..., actual_tokens=0)`.
+    """
+    limits = key.limits
+    if key.budget is None and not (limits.rpm or limits.rph or limits.max_parallel):
+        return None  # nothing a call counts against (tpm alone does not apply to calls)
+    return await _admit(
+        counters,
+        key,
+        reserve_usd=_call_price(price_usd),
+        prompt_estimate=0,
+        tokens_estimate=0,
+        tpm=None,  # a call spends no tokens: an exhausted tpm does not block it
+        now=now,
+    )
+
+
+def _call_price(price_usd: float) -> float:
+    """A call's reservation: negative or NaN reserves nothing; capped at MAX_CALL_PRICE_USD."""
+    if not price_usd > 0:
+        return 0.0
+    return min(price_usd, MAX_CALL_PRICE_USD)
+
+
+async def _admit(
+    counters: Counters,
+    key: VirtualKey,
+    *,
+    reserve_usd: float,
+    prompt_estimate: int,
+    tokens_estimate: int,
+    tpm: int | None,
+    now: float | None,
+) -> Ticket:
+    """One round trip to the counters: limits checked and the reservation made atomically."""
+    now = time.time() if now is None else now
     period = key.budget.period if key.budget else "total"
     window, window_start, window_end = budgets.window(period, now)
     limits = key.limits
@@ -81,10 +138,10 @@ async def admit(
         now=now,
         rpm=limits.rpm,
         rph=limits.rph,
-        tpm=limits.tpm,
+        tpm=tpm,
         max_parallel=limits.max_parallel,
-        tokens_estimate=prompt_estimate + max_tokens,
-        reserve_usd=reserve,
+        tokens_estimate=tokens_estimate,
+        reserve_usd=reserve_usd,
         budget_usd=key.budget.max_usd if key.budget else None,
         budget_window=window,
     )
@@ -94,8 +151,8 @@ async def admit(
     return Ticket(
         key_id=key.id,
         window=window,
-        reserved_usd=reserve,
-        tokens_estimate=admission.tokens_estimate,
+        reserved_usd=reserve_usd,
+        tokens_estimate=tokens_estimate,
         prompt_estimate=prompt_estimate,
         held_parallel=limits.max_parallel is not None,
         result=result,

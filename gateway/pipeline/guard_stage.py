@@ -82,14 +82,15 @@ def _base_context(
     )
 
 
-async def check_request(
+async def open_guard(
     ctx: RequestContext, state: GatewayState, body: dict[str, Any], route: str
-) -> dict[str, Any]:
-    """Judge the prompt, or arrange for it to be judged beside the call; return the body to
-    send (redacted when a policy says so)."""
+) -> Guard | None:
+    """The request's guardrail state (also left on `ctx.guard`): which policies bind it and how
+    its texts are scanned. None when the guardrails are off. Shared by the chat routes and the
+    MCP gateway's tool calls."""
     policies = state.policies
     if policies is None:
-        return body
+        return None
     engine = policies.engine
     key = _key_info(ctx)
     # binding reads only the key and the model: the full context is built for bound requests
@@ -109,7 +110,7 @@ async def check_request(
             buffer_stream=False,
             body=body,
         )
-        return body  # scanned after the response, for the record
+        return ctx.guard  # scanned after the response, for the record
     base = _base_context(ctx, state, body, key)
     enforced = tuple(p for p in bound if p.policy.mode == "enforce")
     chosen = _profile(bound, base) or engine.config.profile
@@ -127,9 +128,21 @@ async def check_request(
         body=body,
     )
     ctx.guard = guard
-    if not enforced:
+    return guard
+
+
+async def check_request(
+    ctx: RequestContext, state: GatewayState, body: dict[str, Any], route: str
+) -> dict[str, Any]:
+    """Judge the prompt, or arrange for it to be judged beside the call; return the body to
+    send (redacted when a policy says so)."""
+    guard = await open_guard(ctx, state, body, route)
+    if guard is None or not guard.enforcing:
         return body  # judged after the response, for the record
+    assert state.policies is not None
+    policies, engine = state.policies, state.policies.engine
     guard.prompt = request_text(body, guard.wire, route)
+    enforced = tuple(p for p in guard.policies if p.policy.mode == "enforce")
     if policies.needs_prompt_rewrite(enforced) or engine.inline_ok(guard.prompt.text):
         return await _judge_prompt(ctx, state, guard, body)
     # a scan that leaves the loop (a long prompt, custom patterns) under rules that can only

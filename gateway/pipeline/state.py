@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from gateway.cache.metacache import MetaCache
     from gateway.cache.shadow import ShadowChecker
     from gateway.compliance.baseline_store import BaselineCache
+    from gateway.mcp.live import ToolRegistry
     from gateway.policy.registry import PolicySet
 
 
@@ -67,6 +68,8 @@ class GatewayState:
     policies: PolicySet | None = None  # with the compliance engine of the guardrails in force
     baselines: BaselineCache | None = None
     scan_pool: Executor | None = None
+    # MCP servers and A2A agents (issue 15): the proxy when MCP_GATEWAY_ENABLED, the api-server
+    registry: ToolRegistry | None = None
 
 
 HealthCheck = Callable[[], Awaitable[object]]

@@ -127,6 +127,9 @@ def _filters(query: Mapping[str, str]) -> AuditQuery:
         key_id=_text(query, "key_id"),
         model=_text(query, "model"),
         status=status_filter,
+        route=_text(query, "route"),
+        provider=_text(query, "provider"),
+        tool=_text(query, "tool"),
     )
 
 
@@ -202,12 +205,15 @@ _RECORD_SCHEMA: dict[str, Any] = {
         "ts": {"type": "number", "description": "Unix seconds when the request started"},
         "request_id": {"type": "string"},
         "model_requested": {"type": "string"},
-        "route": {"type": "string", "description": "chat, completions, embeddings, messages..."},
+        "route": {
+            "type": "string",
+            "description": "chat, completions, embeddings, messages..., mcp, a2a",
+        },
         "status": {"type": "integer"},
         "latency_ms": {"type": "number"},
         "key_id": _nullable("string"),
         "model_served": _nullable("string"),
-        "provider": _nullable("string"),
+        "provider": _nullable("string", description="Provider, MCP server or A2A agent"),
         "stream": {"type": "boolean"},
         "prompt_tokens": _nullable("integer"),
         "completion_tokens": _nullable("integer"),
@@ -239,6 +245,11 @@ _RECORD_SCHEMA: dict[str, Any] = {
             "string",
             description="What it did: deny, redact, route...; shadow:<action> if not enforced",
         ),
+        "tool": _nullable("string", description="The MCP tool or the A2A method"),
+        "args_hash": _nullable(
+            "string", description="sha256 (hex) of the call's canonical JSON arguments"
+        ),
+        "task_id": _nullable("string", description="The A2A task"),
     },
 }
 _RECORD_SCHEMA["required"] = list(_RECORD_SCHEMA["properties"])
@@ -266,6 +277,9 @@ OPENAPI_PATHS: dict[str, Any] = {
                 _UNTIL,
                 _KEY_ID,
                 _param("model", _TEXT_PARAM, "The requested or the served model"),
+                _param("route", _TEXT_PARAM, "chat, messages, embeddings..., mcp or a2a"),
+                _param("provider", _TEXT_PARAM, "A provider, an MCP server or an A2A agent"),
+                _param("tool", _TEXT_PARAM, "An MCP tool or an A2A method"),
                 _param(
                     "status",
                     {"type": "string", "pattern": STATUS_PATTERN},

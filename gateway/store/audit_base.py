@@ -84,6 +84,10 @@ def where_clause(
         conditions.append(
             f"(model_requested = {params(filters.model)} OR model_served = {params(filters.model)})"
         )
+    for column in ("route", "provider", "tool"):
+        value = getattr(filters, column)
+        if value is not None:
+            conditions.append(f"{column} = {params(value)}")
     if filters.status is not None:
         conditions.append(
             f"status >= {params(filters.status.low)} AND status < {params(filters.status.high)}"

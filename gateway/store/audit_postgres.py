@@ -107,6 +107,14 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE audit_log ADD COLUMN policy_action text;
         """,
     ),
+    (
+        "tool and agent calls",
+        """
+        ALTER TABLE audit_log ADD COLUMN tool text;
+        ALTER TABLE audit_log ADD COLUMN args_hash text;
+        ALTER TABLE audit_log ADD COLUMN task_id text;
+        """,
+    ),
 )
 
 _GROUP_EXPRESSIONS: dict[GroupBy, str] = {

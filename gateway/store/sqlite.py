@@ -133,6 +133,11 @@ MIGRATIONS: Sequence[str] = (
     """,
     # bumped by every policy write, so proxies know when to reload
     "CREATE TABLE policy_revision (id INTEGER PRIMARY KEY CHECK (id = 1), revision INTEGER)",
+    # tool and agent calls (issue 15): the MCP tool or A2A method, the arguments' sha256, the
+    # A2A task id
+    "ALTER TABLE audit_log ADD COLUMN tool TEXT",
+    "ALTER TABLE audit_log ADD COLUMN args_hash TEXT",
+    "ALTER TABLE audit_log ADD COLUMN task_id TEXT",
 )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from sfctl import key_cache, ui
+from sfctl import key_cache, key_tools, ui
 from sfctl.client import admin_client
 from sfctl.errors import UsageError
 
@@ -190,6 +190,7 @@ def _record_fields(record: Mapping[str, Any]) -> list[tuple[str, Any]]:
         ("owner", record.get("owner") or "-"),
         ("team", record.get("team") or "-"),
         ("models", _models_text(record.get("models"))),
+        *key_tools.tools_rows(record),
         ("policy", record.get("policy") or "-"),
         ("budget", _budget_text(record.get("budget"))),
         ("limits", _limits_text(record.get("limits"))),
@@ -244,6 +245,9 @@ def create(
     cache_namespace: str | None = key_cache.CACHE_NAMESPACE,
     cache_tool_calls: bool | None = key_cache.CACHE_TOOL_CALLS,
     cache_any_temperature: bool | None = key_cache.CACHE_ANY_TEMPERATURE,
+    mcp_server: list[str] | None = key_tools.MCP_SERVER,
+    mcp_tool: list[str] | None = key_tools.MCP_TOOL,
+    a2a_agent: list[str] | None = key_tools.A2A_AGENT,
     url: str | None = URL,
     admin_key: str | None = ADMIN_KEY,
     data_dir: Path | None = DATA_DIR,
@@ -274,6 +278,9 @@ def create(
     )
     if cache_fields:
         body["cache"] = cache_fields
+    tools_fields = key_tools.tools_options(mcp_server, mcp_tool, a2a_agent)
+    if tools_fields:
+        body["tools"] = tools_fields
     with admin_client(url, admin_key, data_dir, timeout) as client:
         _show_secret(client.create_key(body), output, "Created")
 
@@ -359,13 +366,17 @@ def update(
     cache_namespace_default: bool = key_cache.CACHE_NAMESPACE_DEFAULT,
     cache_tool_calls: bool | None = key_cache.CACHE_TOOL_CALLS,
     cache_any_temperature: bool | None = key_cache.CACHE_ANY_TEMPERATURE,
+    mcp_server: list[str] | None = key_tools.MCP_SERVER,
+    mcp_tool: list[str] | None = key_tools.MCP_TOOL,
+    a2a_agent: list[str] | None = key_tools.A2A_AGENT,
     url: str | None = URL,
     admin_key: str | None = ADMIN_KEY,
     data_dir: Path | None = DATA_DIR,
     output: Output = OUTPUT,
     timeout: float = TIMEOUT,
 ) -> None:
-    """Change a key: only the options given change; limits, metadata and cache are merged."""
+    """Change a key: only the options given change; limits, metadata, cache and tools are
+    merged."""
     if no_budget and (budget is not None or period is not None):
         raise UsageError("--no-budget cannot be combined with --budget or --period")
     changes: dict[str, Any] = {}
@@ -384,13 +395,16 @@ def update(
         cache, cache_namespace, cache_tool_calls, cache_any_temperature,
         namespace_default=cache_namespace_default,
     )  # fmt: skip
-    if not (changes or limits or parsed_metadata or budget_change or cache_fields):
+    tools_fields = key_tools.tools_options(mcp_server, mcp_tool, a2a_agent)
+    to_merge = limits or parsed_metadata or cache_fields or tools_fields
+    if not (changes or to_merge or budget_change):
         raise UsageError("nothing to change: pass at least one option (see --help)")
     with admin_client(url, admin_key, data_dir, timeout) as client:
-        merge = limits or parsed_metadata or period or cache_fields
-        current = client.get_key(key_id) if merge else {}
+        current = client.get_key(key_id) if to_merge or period else {}
         if cache_fields:  # the API replaces the cache object too
             changes["cache"] = key_cache.merged_cache(current.get("cache"), cache_fields)
+        if tools_fields:  # and the tools object
+            changes["tools"] = key_tools.merged_tools(current.get("tools"), tools_fields)
         if limits:  # the API replaces the limits object: merge here so others are kept
             changes["limits"] = {**(current.get("limits") or {}), **limits}
         if parsed_metadata:

@@ -65,11 +65,15 @@ def up(
     banner.cache = semantic_model.prepare(os.environ, directory)
     with local.claimed(directory, host, port, key_from_env=key.file is None) as claim:
         if detach:
-            env = local.gateway_env(os.environ, directory, key.value, config, logs)
+            env = local.gateway_env(
+                os.environ, directory, key.value, config, logs, loopback=local.is_loopback(host)
+            )
             gateway = local.start_detached(command, env, claim)
             banner.show(detached=f"pid {gateway.pid}", logs=(directory / local.LOG_FILE, logs))
             return
-        env = local.gateway_env(os.environ, directory, key.value, config)
+        env = local.gateway_env(
+            os.environ, directory, key.value, config, loopback=local.is_loopback(host)
+        )
         with local.foreground(command, env, claim) as attached:
             try:
                 local.wait_healthy(url, attached.process)

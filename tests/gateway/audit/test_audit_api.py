@@ -14,7 +14,7 @@ import aiohttp
 import jsonschema_rs  # schemathesis's own validator
 import pytest
 from aiohttp import web
-from audit_records import NOW, make_records
+from audit_records import NOW, make_record, make_records
 
 from gateway.core.audit import AuditRecord
 from gateway.observability.metrics import GatewayMetrics
@@ -224,6 +224,54 @@ async def test_filters(
     expected = [r.request_id for r in records if keep(r)]
     assert expected, "a filter that keeps nothing would prove little"
     assert [r["request_id"] for r in seen] == expected
+
+
+TOOL_CALLS = [
+    # (index, route, provider, tool, task_id): MCP calls and A2A requests as the gateway logs them
+    (500, "mcp", "github", "create_issue", None),
+    (501, "mcp", "github", "list_repos", None),
+    (502, "mcp", "files", "list_repos", None),
+    (503, "a2a", "planner", "SendMessage", "task-1"),
+    (504, "a2a", "planner", "GetTask", "task-1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"route": "mcp"}, [500, 501, 502]),
+        ({"route": "a2a"}, [503, 504]),
+        ({"provider": "github"}, [500, 501]),
+        ({"tool": "list_repos"}, [501, 502]),
+        ({"provider": "files", "tool": "list_repos"}, [502]),
+        ({"route": "a2a", "tool": "GetTask"}, [504]),
+        ({"route": "mcp", "provider": "planner"}, []),
+    ],
+)
+async def test_tool_call_filters(
+    tmp_path: Path,
+    store: AuditStore,
+    http: aiohttp.ClientSession,
+    params: dict[str, str],
+    expected: list[int],
+) -> None:
+    calls = {
+        index: make_record(
+            index,
+            route=route,
+            provider=provider,
+            model_requested="-",
+            model_served=None,
+            tool=tool,
+            args_hash="ab" * 32 if route == "mcp" else None,
+            task_id=task_id,
+        )
+        for index, route, provider, tool, task_id in TOOL_CALLS
+    }
+    await store.write_batch([*make_records(10), *calls.values()])
+    async with serve(tmp_path, store) as url:
+        seen = await walk(http, url, {**params, "limit": "2"})
+    assert [AuditRecord.from_dict(r) for r in seen] == [calls[index] for index in expected]
 
 
 @pytest.mark.parametrize("group_by", ["key", "model", "day"])

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from keys_fixtures import gateway_in_thread
@@ -15,11 +16,13 @@ from sfctl.admin_key import KEY_FILE
 from sfctl.client import AdminClient, resolve_target
 from sfctl.commands.keys import parse_expiry, parse_metadata, parse_models
 from sfctl.errors import SfctlError, UsageError
+from sfctl.key_tools import tools_options
 from sfctl.local_record import RECORD_FILE
 from sfctl.spec import CliEnvironment
 
 from support.gateway import ADMIN_KEY
 from support.procs import free_port
+from support.sfctl_cli import sfctl
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC).timestamp()
 
@@ -142,3 +145,87 @@ def test_an_unreachable_gateway_is_a_clear_error() -> None:
     with AdminClient(url, ADMIN_KEY, timeout=2) as client:
         with pytest.raises(SfctlError, match=f"cannot reach the management API at {url}"):
             client.list_keys()
+
+
+# --- a key's MCP servers, tools and A2A agents (--mcp-server, --mcp-tool, --a2a-agent) ----------
+
+
+def test_tool_options_become_the_tools_object() -> None:
+    assert tools_options(None, None, None) == {}
+    assert tools_options([], [], []) == {}
+    assert tools_options(["github", " files ", "github"], None, None) == {
+        "mcp_servers": ["github", "files"]
+    }
+    assert tools_options(None, ["github__*", "*__read_*"], ["planner"]) == {
+        "mcp_tools": ["github__*", "*__read_*"],
+        "a2a_agents": ["planner"],
+    }
+    assert tools_options(["*"], ["-"], ["-"]) == {
+        "mcp_servers": None,
+        "mcp_tools": [],
+        "a2a_agents": [],
+    }
+    with pytest.raises(UsageError, match="--mcp-server '\\*' or '-' stands alone"):
+        tools_options(["github", "*"], None, None)
+    with pytest.raises(UsageError, match="--a2a-agent: a value must not be empty"):
+        tools_options(None, None, [" "])
+
+
+def run_sfctl(live_url: str, *args: str, columns: int = 200) -> str:
+    result = sfctl(*args, "--url", live_url, "--admin-key", ADMIN_KEY, columns=columns)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def tools_of(live_url: str, *args: str) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(run_sfctl(live_url, *args, "-o", "json"))
+    return dict(record["tools"])
+
+
+def test_sfctl_sets_merges_and_shows_a_keys_tools(live_url: str) -> None:
+    options = (
+        "--mcp-server", "github", "--mcp-server", "files",
+        "--mcp-tool", "github__*", "--a2a-agent", "-",
+    )  # fmt: skip
+    created = json.loads(
+        run_sfctl(live_url, "keys", "create", "--name", "agent-bot", *options, "-o", "json")
+    )
+    key_id = created["id"]
+    assert created["tools"] == {
+        "mcp_servers": ["github", "files"],
+        "mcp_tools": ["github__*"],
+        "a2a_agents": [],
+    }
+    # one field changes, the others are kept (the API replaces the object: sfctl merges)
+    assert tools_of(live_url, "keys", "update", key_id, "--a2a-agent", "planner") == {
+        "mcp_servers": ["github", "files"],
+        "mcp_tools": ["github__*"],
+        "a2a_agents": ["planner"],
+    }
+    assert tools_of(live_url, "keys", "update", key_id, "--mcp-server", "*") == {
+        "mcp_servers": None,
+        "mcp_tools": ["github__*"],
+        "a2a_agents": ["planner"],
+    }
+    table = run_sfctl(live_url, "keys", "show", key_id, columns=80)
+    assert max(len(line) for line in table.splitlines()) <= 80, table
+    rows = {
+        cells[0]: cells[1]
+        for line in table.splitlines()
+        if len(cells := [c.strip() for c in line.strip("│ ").split("│")]) == 2
+    }
+    assert rows["mcp servers"] == "all"
+    assert rows["mcp tools"] == "github__*"
+    assert rows["a2a agents"] == "planner"
+    plain = json.loads(run_sfctl(live_url, "keys", "create", "--name", "plain", "-o", "json"))
+    assert plain["tools"] == {"mcp_servers": None, "mcp_tools": None, "a2a_agents": None}
+
+
+def test_sfctl_refuses_a_mixed_every_or_none(live_url: str) -> None:
+    result = sfctl(
+        "keys", "create", "--name", "x", "--mcp-tool", "-", "--mcp-tool", "github__*",
+        "--url", live_url, "--admin-key", ADMIN_KEY,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "--mcp-tool '*' or '-' stands alone" in result.stderr

@@ -47,7 +47,9 @@ def api_schema(live_api: str) -> BaseSchema:
     return schema
 
 
-POLICY_ROUTES = r"^/api/(policies|policy/|guardrails)"
+# resources the client names (policies, MCP servers, A2A agents): a POST is 201 on one run and
+# 409 on the next against the module's one gateway, which the stateful test cannot model
+CLIENT_NAMED_ROUTES = r"^/api/(policies|policy/|guardrails|admin/mcp/|admin/a2a/)"
 
 
 def _operations(api_schema: BaseSchema) -> list[APIOperation]:
@@ -182,7 +184,7 @@ def test_key_lifecycles_conform_to_the_document(api_schema: BaseSchema) -> None:
     # with every earlier example (the gateway lives for the module), so Hypothesis sees its
     # strategies change between runs (FlakyStrategyDefinition). The conformance test above
     # fuzzes each policy operation; tests/gateway/services/test_policy_api.py its lifecycles.
-    machine = api_schema.exclude(path_regex=POLICY_ROUTES).as_state_machine()
+    machine = api_schema.exclude(path_regex=CLIENT_NAMED_ROUTES).as_state_machine()
     answered: set[tuple[str, int]] = set()
 
     class KeyLifecycles(machine):  # type: ignore[misc, valid-type]

@@ -212,6 +212,19 @@ def test_k8s_custom_spec_objects(tmp_path: Path) -> None:
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (3, 12)
     mgmt = docs["11-ingress-acme-gw-management.yaml"]["metadata"]["annotations"]
     assert mgmt["nginx.ingress.kubernetes.io/auth-secret"] == "acme-gw-management-auth"
+    # the MCP and A2A registry is management (behind the auth layer), the protocols public
+    management = _ingress_paths(docs["11-ingress-acme-gw-management.yaml"])
+    for path in ("/api/mcp/tools", "/api/mcp/auth", "/api/admin/mcp", "/api/admin/a2a"):
+        assert management[path] == "acme-gw-api-server", path
+    public = _ingress_paths(docs["11-ingress-acme-gw.yaml"])
+    for path in ("/api/mcp", "/a2a", "/.well-known"):
+        assert public[path] == "acme-gw-proxy", path
+    assert not {"/api/admin/mcp", "/api/admin/a2a", "/api/mcp/tools"} & set(public)
+
+
+def _ingress_paths(ingress: dict[str, Any]) -> dict[str, str]:
+    (rule,) = ingress["spec"]["rules"]
+    return {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
 
 
 def test_k8s_rerender_removes_objects_the_spec_dropped(tmp_path: Path) -> None:

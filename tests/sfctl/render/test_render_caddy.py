@@ -105,6 +105,10 @@ def test_default_routes_stream_and_hide_management(tmp_path: Path) -> None:
     order = [path for path, _ in _routes(config)]
     # the management MCP paths are matched before the proxy's /api/mcp* (longest first)
     assert order.index("/api/mcp/tools*") < order.index("/api/mcp*")
+    assert order.index("/api/mcp/auth*") < order.index("/api/mcp*")
+    for public in ("/api/mcp*", "/a2a*", "/.well-known*"):
+        (proxy,) = [h for h in _handlers(routes[public]) if h["handler"] == "reverse_proxy"]
+        assert proxy["upstreams"] == [{"dial": "localhost:7775"}], public
     for path, upstream in [
         ("/v1*", "localhost:7775"),
         ("/anthropic*", "localhost:7775"),
@@ -114,7 +118,15 @@ def test_default_routes_stream_and_hide_management(tmp_path: Path) -> None:
         (proxy,) = [h for h in _handlers(routes[path]) if h["handler"] == "reverse_proxy"]
         assert proxy["upstreams"] == [{"dial": upstream}]
         assert proxy["flush_interval"] == -1  # SSE tokens are never held in a buffer
-    for path in ("/api/enterprise*", "/api/guardrails*", "/api/mcp/tools*", "/api/openapi.json"):
+    for path in (
+        "/api/enterprise*",
+        "/api/guardrails*",
+        "/api/mcp/tools*",
+        "/api/mcp/auth*",
+        "/api/admin/mcp*",
+        "/api/admin/a2a*",
+        "/api/openapi.json",
+    ):
         kinds = [h["handler"] for h in _handlers(routes[path])]
         assert "reverse_proxy" not in kinds
         (static,) = [h for h in _handlers(routes[path]) if h["handler"] == "static_response"]

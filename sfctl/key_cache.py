@@ -80,11 +80,6 @@ def cache_options(
     return fields
 
 
-def merged_cache(current: Mapping[str, Any] | None, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The key's whole `cache` object with `fields` changed (the API replaces the object)."""
-    return {**(current or {}), **fields}
-
-
 def default_namespace(record: Mapping[str, Any]) -> str:
     """The gateway's choice for a key without a namespace: its team's, else its own."""
     team = record.get("team")

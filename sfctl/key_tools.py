@@ -67,11 +67,6 @@ def tools_options(
     }
 
 
-def merged_tools(current: Mapping[str, Any] | None, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The key's whole `tools` object with `fields` changed (the API replaces the object)."""
-    return {**(current or {}), **fields}
-
-
 def _names_text(names: Sequence[str] | None) -> str:
     return "all" if names is None else ", ".join(names) or "none"
 

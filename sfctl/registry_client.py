@@ -98,6 +98,28 @@ def env_headers(values: Sequence[str]) -> list[dict[str, str]]:
     return headers
 
 
+def registration(
+    name: str,
+    target: dict[str, Any],
+    *,
+    headers: list[dict[str, str]],
+    oauth: dict[str, Any] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A registration's body: its name and target (a URL, or a stdio command), the `auth` of
+    `headers` (see `env_headers`) and `oauth`, and each of `fields` given (not None, not [])."""
+    body: dict[str, Any] = {"name": name, **target}
+    auth: dict[str, Any] = {}
+    if headers:
+        auth["headers"] = headers
+    if oauth is not None:
+        auth["oauth"] = oauth
+    if auth:
+        body["auth"] = auth
+    body.update({k: v for k, v in fields.items() if v is not None and v != []})
+    return body
+
+
 def oauth(
     token_url: str | None,
     client_id: str | None,

@@ -13,40 +13,37 @@ Pure: the headers are passed in as a lower-case-keyed mapping.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from gateway.core import mcp_protocol
+from gateway.core.mcp_headers import decode_header_value
 from gateway.core.mcp_protocol import (
+    CLIENT_CAPABILITIES_META_KEY,
+    CLIENT_INFO_META_KEY,
+    HANDSHAKE_VERSIONS,
     HEADER_MISMATCH,
     INVALID_PARAMS,
+    LATEST_HANDSHAKE_VERSION,
+    MODERN_VERSIONS,
+    PROTOCOL_VERSION_META_KEY,
+    SERVER_INFO_META_KEY,
     UNSUPPORTED_PROTOCOL_VERSION,
     RpcError,
 )
 
-HANDSHAKE_VERSIONS: Final = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
-MODERN_VERSIONS: Final = ("2026-07-28",)
-LATEST_HANDSHAKE_VERSION: Final = HANDSHAKE_VERSIONS[-1]
 DEFAULT_NEGOTIATED_VERSION: Final = "2025-03-26"  # a handshake-era request without the header
 
-PROTOCOL_VERSION_META_KEY: Final = "io.modelcontextprotocol/protocolVersion"
-CLIENT_INFO_META_KEY: Final = "io.modelcontextprotocol/clientInfo"
-CLIENT_CAPABILITIES_META_KEY: Final = "io.modelcontextprotocol/clientCapabilities"
-SERVER_INFO_META_KEY: Final = "io.modelcontextprotocol/serverInfo"
-
-PROTOCOL_VERSION_HEADER: Final = "mcp-protocol-version"
-METHOD_HEADER: Final = "mcp-method"
-NAME_HEADER: Final = "mcp-name"
-SESSION_HEADER: Final = "mcp-session-id"
+# the headers as this side reads them: from a lower-case-keyed mapping
+PROTOCOL_VERSION_HEADER: Final = mcp_protocol.PROTOCOL_VERSION_HEADER.lower()
+METHOD_HEADER: Final = mcp_protocol.METHOD_HEADER.lower()
+NAME_HEADER: Final = mcp_protocol.NAME_HEADER.lower()
+SESSION_HEADER: Final = mcp_protocol.SESSION_HEADER.lower()
 ROUTING_HEADERS: Final = frozenset({PROTOCOL_VERSION_HEADER, METHOD_HEADER, NAME_HEADER})
 NAME_BEARING_METHODS: Final = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 
 CAPABILITIES: Final = {"tools": {"listChanged": False}}  # tools only; no list-change stream
-
-_B64_SENTINEL = re.compile(r"^=\?base64\?(?P<payload>.*)\?=$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,23 +78,6 @@ def duplicated_routing_header(pairs: Iterable[tuple[str, str]]) -> str | None:
                 return key
             seen.add(key)
     return None
-
-
-def decode_header_value(value: str | None) -> str | None:
-    """A header value, or the UTF-8 text inside its `=?base64?...?=` sentinel (None if corrupt)."""
-    if value is None:
-        return None
-    match = _B64_SENTINEL.fullmatch(value)
-    if match is None:
-        return value
-    payload = match.group("payload")
-    try:
-        decoded = base64.b64decode(payload, validate=True)
-        if base64.b64encode(decoded).decode("ascii") != payload:
-            return None
-        return decoded.decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
 
 
 def classify(body: Mapping[str, Any], headers: Mapping[str, str]) -> Envelope:

@@ -1,5 +1,7 @@
 """MCP's JSON-RPC 2.0 layer: one message per POST parsed and checked, error codes, the bodies the
-gateway answers with, and the HTTP status each error travels with.
+gateway answers with, and the HTTP status each error travels with. Also the wire names both ends of
+the gateway share (its server side and its upstream client): protocol versions, `_meta` envelope
+keys and header names, as `mcp_types` 2.3 spells them.
 
 Pure (no I/O). The rules are those of the official `mcp` SDK's Streamable HTTP server (mcp 2.3),
 reimplemented because the gateway must not depend on the SDK: a body is exactly one request,
@@ -51,6 +53,25 @@ MODERN_HTTP_STATUS: Final = MappingProxyType(
 # Handshake-era servers answer handler errors inside a 200; only the gateway's own HTTP-level
 # refusals keep their status there.
 LEGACY_HTTP_STATUS: Final = MappingProxyType({UNAUTHORIZED: 401, RATE_LIMITED: 429})
+
+# Protocol versions (mcp_types.version): the handshake era, then the modern (stateless) era
+HANDSHAKE_VERSIONS: Final = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+MODERN_VERSIONS: Final = ("2026-07-28",)
+LATEST_HANDSHAKE_VERSION: Final = HANDSHAKE_VERSIONS[-1]
+LATEST_MODERN_VERSION: Final = MODERN_VERSIONS[-1]
+
+# The modern era's per-request `_meta` envelope keys
+PROTOCOL_VERSION_META_KEY: Final = "io.modelcontextprotocol/protocolVersion"
+CLIENT_INFO_META_KEY: Final = "io.modelcontextprotocol/clientInfo"
+CLIENT_CAPABILITIES_META_KEY: Final = "io.modelcontextprotocol/clientCapabilities"
+SERVER_INFO_META_KEY: Final = "io.modelcontextprotocol/serverInfo"
+
+# Header names as sent (HTTP header names are case-insensitive; readers compare lower-cased)
+PROTOCOL_VERSION_HEADER: Final = "MCP-Protocol-Version"
+SESSION_HEADER: Final = "Mcp-Session-Id"
+METHOD_HEADER: Final = "Mcp-Method"
+NAME_HEADER: Final = "Mcp-Name"
+PARAM_HEADER_PREFIX: Final = "Mcp-Param-"
 
 RequestId = str | int
 Kind = Literal["request", "notification", "response"]

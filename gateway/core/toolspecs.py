@@ -10,9 +10,11 @@ separator stays unambiguous, and a few names are reserved for other `/api/mcp/*`
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"  # no "__", no "_"
 RESERVED_NAMES = frozenset({"tools", "auth", "cache", "servers"})  # /api/mcp/<these> are routes
@@ -71,47 +73,39 @@ def _check_names(values: tuple[str, ...] | None, what: str) -> tuple[str, ...] |
     return values
 
 
+def _matching(regex: re.Pattern[str], problem: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(check)
+
+
+# The field rules the specs share, each written once.
+Url = Annotated[str, AfterValidator(_check_url)]
+EnvName = Annotated[str, _matching(_ENV_RE, "must be an environment variable name")]
+Teams = Annotated[tuple[str, ...] | None, AfterValidator(partial(_check_names, what="team"))]
+ToolNames = Annotated[tuple[str, ...], AfterValidator(partial(_check_names, what="tool name"))]
+
+
 class EnvHeader(_Model):
     """A header sent upstream whose value is read from the gateway's environment at connect."""
 
-    header: str = Field(description="HTTP header name, e.g. Authorization")
-    env: str = Field(description="Environment variable holding the value")
-
-    @field_validator("header")
-    @classmethod
-    def _header(cls, value: str) -> str:
-        if not _HEADER_RE.fullmatch(value):
-            raise ValueError("must be an HTTP header name")
-        return value
-
-    @field_validator("env")
-    @classmethod
-    def _env(cls, value: str) -> str:
-        if not _ENV_RE.fullmatch(value):
-            raise ValueError("must be an environment variable name")
-        return value
+    header: Annotated[str, _matching(_HEADER_RE, "must be an HTTP header name")] = Field(
+        description="HTTP header name, e.g. Authorization"
+    )
+    env: EnvName = Field(description="Environment variable holding the value")
 
 
 class OAuthClientCredentials(_Model):
     """OAuth 2.0 client credentials grant; the secret is read from the environment."""
 
-    token_url: str
+    token_url: Url
     client_id: str = Field(min_length=1)
-    client_secret_env: str
+    client_secret_env: EnvName
     scope: str | None = None
     audience: str | None = None
-
-    @field_validator("token_url")
-    @classmethod
-    def _token_url(cls, value: str) -> str:
-        return _check_url(value)
-
-    @field_validator("client_secret_env")
-    @classmethod
-    def _secret_env(cls, value: str) -> str:
-        if not _ENV_RE.fullmatch(value):
-            raise ValueError("must be an environment variable name")
-        return value
 
 
 class UpstreamAuth(_Model):
@@ -136,40 +130,19 @@ class UpstreamAuth(_Model):
 class McpServerSpec(_Model):
     """An upstream MCP server the gateway fronts at /api/mcp/NAME."""
 
-    name: str
+    name: Annotated[str, AfterValidator(check_name)]
     transport: Literal["http", "stdio"] = "http"
-    url: str | None = None  # http: the Streamable HTTP endpoint
+    url: Url | None = None  # http: the Streamable HTTP endpoint
     command: tuple[str, ...] | None = None  # stdio: argv; only when SMARTFLOW_MCP_STDIO=true
     auth: UpstreamAuth = UpstreamAuth()
-    teams: tuple[str, ...] | None = None  # None: keys of any team (or none) may use it
-    cache_tools: tuple[str, ...] = ()  # cached although not annotated read-only/idempotent
+    teams: Teams = None  # None: keys of any team (or none) may use it
+    cache_tools: ToolNames = ()  # cached although not annotated read-only/idempotent
     cache_ttl_s: NonNegative = 300.0
     price_per_call_usd: NonNegative = 0.0
     timeout_s: Positive = 30.0
     description: str | None = None
     created_at: Timestamp = 0.0
     updated_at: Timestamp = 0.0
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return check_name(value)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return None if value is None else _check_url(value)
-
-    @field_validator("teams")
-    @classmethod
-    def _teams(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        return _check_names(value, "team")
-
-    @field_validator("cache_tools")
-    @classmethod
-    def _cache_tools(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        _check_names(value, "tool name")
-        return value
 
     @model_validator(mode="after")
     def _transport(self) -> McpServerSpec:
@@ -189,38 +162,18 @@ class McpServerSpec(_Model):
 class A2aAgentSpec(_Model):
     """An upstream A2A agent the gateway fronts at /a2a/NAME."""
 
-    name: str
-    url: str  # the agent's base URL; its card at url + card_path
-    card_path: str = "/.well-known/agent-card.json"
+    name: Annotated[str, AfterValidator(partial(check_name, reserved=False))]
+    url: Url  # the agent's base URL; its card at url + card_path
+    card_path: Annotated[str, _matching(_CARD_PATH_RE, "must be a path starting with '/'")] = (
+        "/.well-known/agent-card.json"
+    )
     auth: UpstreamAuth = UpstreamAuth()
-    teams: tuple[str, ...] | None = None
+    teams: Teams = None
     price_per_task_usd: NonNegative = 0.0
     timeout_s: Positive = 300.0
     description: str | None = None
     created_at: Timestamp = 0.0
     updated_at: Timestamp = 0.0
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return check_name(value, reserved=False)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _check_url(value)
-
-    @field_validator("card_path")
-    @classmethod
-    def _card_path(cls, value: str) -> str:
-        if not _CARD_PATH_RE.fullmatch(value):
-            raise ValueError("must be a path starting with '/'")
-        return value
-
-    @field_validator("teams")
-    @classmethod
-    def _teams(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        return _check_names(value, "team")
 
     def card_url(self) -> str:
         """Where the upstream serves its agent card."""
@@ -251,11 +204,21 @@ def specs_from_config(raw: object, model: type[SpecT], where: str) -> tuple[Spec
     return tuple(specs)
 
 
-def _located(exc: ValidationError) -> str:
-    """`.field: message` of the first problem (pydantic's prefixes removed)."""
+def first_problem(exc: ValidationError) -> tuple[str, str, ErrorDetails]:
+    """The first problem: where (`auth.headers[0].env`, "" for the whole body), the message
+    (pydantic's prefixes removed) and pydantic's details."""
     first = exc.errors(include_url=False)[0]
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+    where = ""
+    for part in first["loc"]:
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
     message = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown field"
-    return f"{where}: {message}"
+    return where, message, first
+
+
+def _located(exc: ValidationError) -> str:
+    """`.field: message` of the first problem."""
+    where, message, _ = first_problem(exc)
+    dot = "." if where and not where.startswith("[") else ""
+    return f"{dot}{where}: {message}"

@@ -14,31 +14,10 @@ from typing import Any
 
 from multidict import CIMultiDictProxy
 
-from gateway.core.mcp_negotiate import decode_header_value
-from gateway.core.mcp_protocol import HEADER_MISMATCH, RpcError
-from gateway.mcp.upstream_wire import H_PARAM_PREFIX, header_map
+from gateway.core.mcp_headers import decode_header_value, header_fields, render, value_at
+from gateway.core.mcp_protocol import HEADER_MISMATCH, PARAM_HEADER_PREFIX, RpcError
 
 _DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
-
-
-def _value_at(arguments: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    node: Any = arguments
-    for key in path:
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(key)
-    return node
-
-
-def _render(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if not isinstance(value, str | int | float):
-        return None
-    try:
-        return str(value)
-    except ValueError:  # an int beyond the int-to-str digit limit
-        return None
 
 
 def _matches(schema_type: Any, value: Any, rendered: str, decoded: str) -> bool:
@@ -50,24 +29,17 @@ def _matches(schema_type: Any, value: Any, rendered: str, decoded: str) -> bool:
     return decoded == rendered
 
 
-def _schema_at(schema: Any, path: tuple[str, ...]) -> Any:
-    node = schema
-    for key in path:
-        node = node.get("properties", {}).get(key, {}) if isinstance(node, dict) else {}
-    return node.get("type") if isinstance(node, dict) else None
-
-
 def check(
     input_schema: Any, arguments: Mapping[str, Any], headers: CIMultiDictProxy[str]
 ) -> RpcError | None:
     """The first disagreement between the `Mcp-Param-*` headers and the arguments, or None."""
-    mapping = header_map(input_schema)
-    if not mapping:
+    fields = header_fields(input_schema)
+    if not fields:
         return None
-    for path, token in mapping.items():
-        name = H_PARAM_PREFIX + token
+    for path, field in fields.items():
+        name = PARAM_HEADER_PREFIX + field.token
         sent = headers.getall(name, [])
-        value = _value_at(arguments, path)
+        value = value_at(arguments, path)
         argument = ".".join(path)
         if len(sent) > 1:
             return RpcError(HEADER_MISMATCH, f"{name} header appears more than once")
@@ -80,7 +52,7 @@ def check(
                     "is absent",
                 )
             continue
-        rendered = _render(value)
+        rendered = render(value)
         if rendered is None:
             if raw is not None:
                 return RpcError(
@@ -98,7 +70,7 @@ def check(
             return RpcError(
                 HEADER_MISMATCH, f"{name} header carries a malformed base64 sentinel value"
             )
-        if not _matches(_schema_at(input_schema, path), value, rendered, decoded):
+        if not _matches(field.type, value, rendered, decoded):
             return RpcError(
                 HEADER_MISMATCH,
                 f"{name} header does not match the request body's {argument!r} argument",

@@ -17,26 +17,25 @@ from typing import Any
 
 import orjson
 
+from gateway.core.mcp_headers import HeaderMap, encode_header_value, header_map, param_headers
+from gateway.core.mcp_protocol import (
+    HANDSHAKE_VERSIONS,
+    HEADER_MISMATCH,
+    LATEST_HANDSHAKE_VERSION,
+    LATEST_MODERN_VERSION,
+    METHOD_HEADER,
+    MODERN_VERSIONS,
+    NAME_HEADER,
+    PROTOCOL_VERSION_HEADER,
+    UNSUPPORTED_PROTOCOL_VERSION,
+)
 from gateway.mcp.upstream_wire import (
     CLIENT_CAPABILITIES,
     CLIENT_INFO,
-    H_METHOD,
-    H_NAME,
-    H_PROTOCOL_VERSION,
-    HANDSHAKE_VERSIONS,
-    HEADER_MISMATCH,
-    LATEST_HANDSHAKE,
-    LATEST_MODERN,
-    MODERN_VERSIONS,
-    UNSUPPORTED_PROTOCOL_VERSION,
-    HeaderMap,
     McpUnavailable,
     McpUpstreamError,
-    encode_header_value,
     error_of,
-    header_map,
     modern_meta,
-    param_headers,
 )
 
 MAX_PAGES = 1000  # a paginator that never ends cannot hang a listing
@@ -174,13 +173,13 @@ class UpstreamBase:
         return {**params, "_meta": self._meta} if self._modern else params
 
     def _headers(self, method: str, params: dict[str, Any]) -> dict[str, str]:
-        version = self.protocol_version or LATEST_HANDSHAKE
+        version = self.protocol_version or LATEST_HANDSHAKE_VERSION
         if not self._modern:
-            return {H_PROTOCOL_VERSION: version}
-        headers = {H_PROTOCOL_VERSION: version, H_METHOD: method}
+            return {PROTOCOL_VERSION_HEADER: version}
+        headers = {PROTOCOL_VERSION_HEADER: version, METHOD_HEADER: method}
         if method == "tools/call":
             name = params["name"]
-            headers[H_NAME] = encode_header_value(name)
+            headers[NAME_HEADER] = encode_header_value(name)
             mapping = self._maps.get(name)
             if mapping:
                 headers.update(param_headers(mapping, params.get("arguments") or {}))
@@ -205,10 +204,10 @@ class UpstreamBase:
 
     async def _negotiate(self) -> None:
         """mode='auto' of the SDK client: discover, else initialize (one corrective re-probe)."""
-        version = LATEST_MODERN
+        version = LATEST_MODERN_VERSION
         for attempt in range(2):
             meta = modern_meta(version)
-            headers = {H_PROTOCOL_VERSION: version, H_METHOD: "server/discover"}
+            headers = {PROTOCOL_VERSION_HEADER: version, METHOD_HEADER: "server/discover"}
             try:
                 result = await self._raw("server/discover", {"_meta": meta}, headers)
             except McpUpstreamError as exc:
@@ -238,7 +237,7 @@ class UpstreamBase:
         """The handshake; None when done, or a modern version to re-probe at (a server that
         answers the handshake with -32022 naming modern versions is modern after all)."""
         params = {
-            "protocolVersion": LATEST_HANDSHAKE,
+            "protocolVersion": LATEST_HANDSHAKE_VERSION,
             "capabilities": CLIENT_CAPABILITIES,
             "clientInfo": CLIENT_INFO,
         }
@@ -258,7 +257,7 @@ class UpstreamBase:
         await self._notify(
             "notifications/initialized",
             orjson.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-            {H_PROTOCOL_VERSION: version},
+            {PROTOCOL_VERSION_HEADER: version},
         )
         return None
 

@@ -16,19 +16,17 @@ from typing import Any
 import aiohttp
 import orjson
 
-from gateway.core.toolspecs import McpServerSpec
-from gateway.mcp.oauth import ClientCredentials
-from gateway.mcp.upstream_base import SessionLost, UpstreamBase
-from gateway.mcp.upstream_wire import (
-    H_PROTOCOL_VERSION,
-    H_SESSION_ID,
+from gateway.core.mcp_protocol import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
-    McpUnavailable,
-    SseDecoder,
-    is_response,
+    PROTOCOL_VERSION_HEADER,
+    SESSION_HEADER,
 )
+from gateway.core.toolspecs import McpServerSpec
+from gateway.mcp.oauth import ClientCredentials
+from gateway.mcp.upstream_base import SessionLost, UpstreamBase
+from gateway.mcp.upstream_wire import McpUnavailable, SseDecoder, is_response
 
 log = logging.getLogger("smartflow.mcp")
 
@@ -80,7 +78,7 @@ class HttpUpstream(UpstreamBase):
             sent = {**self._base, **headers}
             session_id = None if method == "initialize" else self._session_id
             if session_id:
-                sent[H_SESSION_ID] = session_id
+                sent[SESSION_HEADER] = session_id
             token = await self._oauth.token() if self._oauth is not None else None
             if token is not None:
                 sent["Authorization"] = f"Bearer {token}"
@@ -93,7 +91,7 @@ class HttpUpstream(UpstreamBase):
                         self._oauth.invalidate(token)  # expired or revoked early: fetch once more
                         continue
                     if method == "initialize" and resp.status < 300:
-                        self._session_id = resp.headers.get(H_SESSION_ID)
+                        self._session_id = resp.headers.get(SESSION_HEADER)
                     return await self._answer(resp, request_id, session_id is not None)
             except TimeoutError:
                 raise self._down(f"no answer within {self.timeout_s:g}s") from None
@@ -106,7 +104,7 @@ class HttpUpstream(UpstreamBase):
     async def _notify(self, method: str, body: bytes, headers: dict[str, str]) -> None:
         sent = {**self._base, **headers}
         if self._session_id:
-            sent[H_SESSION_ID] = self._session_id
+            sent[SESSION_HEADER] = self._session_id
         if self._oauth is not None:
             sent["Authorization"] = f"Bearer {await self._oauth.token()}"
         try:
@@ -125,9 +123,9 @@ class HttpUpstream(UpstreamBase):
         session_id, self._session_id = self._session_id, None
         if session_id is None:
             return
-        sent = {**self._base, H_SESSION_ID: session_id}
+        sent = {**self._base, SESSION_HEADER: session_id}
         if self.protocol_version:
-            sent[H_PROTOCOL_VERSION] = self.protocol_version
+            sent[PROTOCOL_VERSION_HEADER] = self.protocol_version
         if self._oauth is not None and self._oauth.cached is not None:
             sent["Authorization"] = f"Bearer {self._oauth.cached}"
         try:

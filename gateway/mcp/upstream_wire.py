@@ -1,37 +1,21 @@
-"""MCP wire details the upstream client shares across transports: the error classes, the protocol
-versions and envelope keys (as `mcp_types` 2.3 names them; the gateway may not import the SDK),
-`Mcp-Param-*` header mirroring from `x-mcp-header` schema annotations, and an incremental SSE
-decoder. Pure functions and small classes: no I/O here."""
+"""MCP wire details only the upstream client needs, shared across its transports: the error
+classes, the `_meta` envelope it sends in the modern era, and an incremental SSE decoder. The
+versions, envelope keys, header names and error codes are gateway.core.mcp_protocol's, the header
+values and `x-mcp-header` walk gateway.core.mcp_headers' (the server side uses the same ones).
+Pure functions and small classes: no I/O here."""
 
 from __future__ import annotations
 
-import base64
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 from gateway import __version__
-
-HANDSHAKE_VERSIONS: Final = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
-MODERN_VERSIONS: Final = ("2026-07-28",)
-LATEST_HANDSHAKE: Final = HANDSHAKE_VERSIONS[-1]
-LATEST_MODERN: Final = MODERN_VERSIONS[-1]
-
-PROTOCOL_VERSION_META: Final = "io.modelcontextprotocol/protocolVersion"
-CLIENT_INFO_META: Final = "io.modelcontextprotocol/clientInfo"
-CLIENT_CAPABILITIES_META: Final = "io.modelcontextprotocol/clientCapabilities"
-
-H_PROTOCOL_VERSION: Final = "MCP-Protocol-Version"
-H_SESSION_ID: Final = "Mcp-Session-Id"
-H_METHOD: Final = "Mcp-Method"
-H_NAME: Final = "Mcp-Name"
-H_PARAM_PREFIX: Final = "Mcp-Param-"
-
-METHOD_NOT_FOUND: Final = -32601
-INVALID_REQUEST: Final = -32600
-INTERNAL_ERROR: Final = -32603
-HEADER_MISMATCH: Final = -32020
-UNSUPPORTED_PROTOCOL_VERSION: Final = -32022
+from gateway.core.mcp_protocol import (
+    CLIENT_CAPABILITIES_META_KEY,
+    CLIENT_INFO_META_KEY,
+    INTERNAL_ERROR,
+    PROTOCOL_VERSION_META_KEY,
+)
 
 CLIENT_INFO: Final[dict[str, Any]] = {"name": "smartflow-gateway", "version": __version__}
 # the gateway handles no server-initiated requests (sampling, elicitation, roots)
@@ -55,9 +39,9 @@ class McpUpstreamError(Exception):
 def modern_meta(version: str) -> dict[str, Any]:
     """The per-request `_meta` envelope of the modern era (built once per negotiation)."""
     return {
-        PROTOCOL_VERSION_META: version,
-        CLIENT_INFO_META: CLIENT_INFO,
-        CLIENT_CAPABILITIES_META: CLIENT_CAPABILITIES,
+        PROTOCOL_VERSION_META_KEY: version,
+        CLIENT_INFO_META_KEY: CLIENT_INFO,
+        CLIENT_CAPABILITIES_META_KEY: CLIENT_CAPABILITIES,
     }
 
 
@@ -83,96 +67,6 @@ def is_response(message: Any, request_id: int | None) -> bool:
     if "result" not in message and "error" not in message:
         return False
     return request_id is None or message.get("id") in (request_id, None)
-
-
-# --- Mcp-Param-* headers -------------------------------------------------------------------------
-
-_HEADER_SAFE = re.compile(r"^[\x20-\x7E]*$")
-_B64_SENTINEL = re.compile(r"^=\?base64\?.*\?=$")
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_HEADER_TYPES = frozenset({"string", "integer", "boolean"})
-_SUB_ONE = frozenset(
-    {
-        "items",
-        "contains",
-        "unevaluatedItems",
-        "additionalProperties",
-        "propertyNames",
-        "unevaluatedProperties",
-        "not",
-        "if",
-        "then",
-        "else",
-        "contentSchema",
-    }
-)
-_SUB_LIST = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
-_SUB_MAP = frozenset({"patternProperties", "dependentSchemas", "$defs", "definitions"})
-X_MCP_HEADER: Final = "x-mcp-header"
-HeaderMap = dict[tuple[str, ...], str]
-
-
-def encode_header_value(value: str) -> str:
-    """Printable ASCII passes as is; anything else in the `=?base64?...?=` sentinel."""
-    if _HEADER_SAFE.fullmatch(value) and value == value.strip() and not _B64_SENTINEL.match(value):
-        return value
-    return f"=?base64?{base64.b64encode(value.encode()).decode('ascii')}?="
-
-
-def _positions(root: Any) -> Iterator[tuple[tuple[str, ...] | None, dict[str, Any]]]:
-    """Every schema position with its pure `properties` path (None once another applicator is
-    crossed), without dereferencing `$ref`: the walk the SDK does, so both ends agree."""
-    stack: list[tuple[tuple[str, ...] | None, Any]] = [((), root)]
-    while stack:
-        path, node = stack.pop()
-        if not isinstance(node, dict):
-            continue
-        yield path, node
-        for key, value in node.items():
-            if key == "properties" and isinstance(value, dict):
-                for name, sub in value.items():
-                    stack.append(((*path, name) if path is not None else None, sub))
-            elif key in _SUB_ONE:
-                stack.append((None, value))
-            elif key in _SUB_LIST and isinstance(value, list):
-                stack.extend((None, sub) for sub in value)
-            elif key in _SUB_MAP and isinstance(value, dict):
-                stack.extend((None, sub) for sub in value.values())
-
-
-def header_map(input_schema: Any) -> HeaderMap | None:
-    """Property path -> header token for each `x-mcp-header` annotation; None when any annotation
-    is invalid (the modern spec says a client MUST then drop the tool)."""
-    found: HeaderMap = {}
-    seen: set[str] = set()
-    for path, schema in _positions(input_schema):
-        if X_MCP_HEADER not in schema:
-            continue
-        token = schema[X_MCP_HEADER]
-        if not path or not isinstance(token, str) or not _TOKEN.fullmatch(token):
-            return None
-        if schema.get("type") not in _HEADER_TYPES or token.lower() in seen:
-            return None
-        seen.add(token.lower())
-        found[path] = token
-    return found
-
-
-def param_headers(mapping: HeaderMap, arguments: Mapping[str, Any]) -> dict[str, str]:
-    """The `Mcp-Param-*` headers a tools/call mirrors from its arguments (absent values skipped)."""
-    headers: dict[str, str] = {}
-    for path, token in mapping.items():
-        node: Any = arguments
-        for key in path:
-            node = node.get(key) if isinstance(node, Mapping) else None
-        if isinstance(node, bool):
-            rendered = "true" if node else "false"
-        elif isinstance(node, str | int | float):
-            rendered = str(node)
-        else:
-            continue
-        headers[H_PARAM_PREFIX + token] = encode_header_value(rendered)
-    return headers
 
 
 # --- Server-Sent Events --------------------------------------------------------------------------

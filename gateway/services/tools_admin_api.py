@@ -19,15 +19,15 @@ from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import ValidationError
-from pydantic_core import from_json
 
 from gateway.core.errors import InvalidRequest, NotFound, ServiceUnavailable
-from gateway.core.toolspecs import A2aAgentSpec, McpServerSpec, UpstreamAuth
+from gateway.core.toolspecs import A2aAgentSpec, McpServerSpec, UpstreamAuth, first_problem
 from gateway.mcp.live import LiveServer, ToolRegistry
 from gateway.mcp.upstream import McpUnavailable, McpUpstreamError
 from gateway.pipeline.state import STATE, GatewayState
 from gateway.services.api_server import add_admin_routes, add_openapi
 from gateway.services.keys_api import AdminHandler, Conflict, json_response
+from gateway.services.policy_api import read_object
 
 SERVERS = "/api/admin/mcp/servers"
 AGENTS = "/api/admin/a2a/agents"
@@ -53,13 +53,7 @@ def _registry(state: GatewayState) -> ToolRegistry:
 
 
 async def _read_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    try:
-        body = from_json(raw, allow_inf_nan=False) if raw.strip() else None
-    except ValueError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("the request body must be a JSON object")
+    body = await read_object(request)
     for name in READ_ONLY:
         if name in body:
             raise InvalidRequest(f"{name}: set by the gateway, not accepted", param=name)
@@ -68,13 +62,7 @@ async def _read_body(request: web.Request) -> dict[str, Any]:
 
 def _invalid(exc: ValidationError) -> InvalidRequest:
     """The first problem as `field.path: message`, with `param` the field."""
-    first = exc.errors(include_url=False)[0]
-    where = ""
-    for part in first["loc"]:
-        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
-    message = str(first["msg"]).removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown field"
+    where, message, first = first_problem(exc)
     if not where and ": " in message:  # a rule across fields names its field first
         where, message = message.split(": ", 1)
     if first["type"] == "finite_number" or (

@@ -224,62 +224,77 @@ def _list_of(key: str, item: str) -> JsonSchema:
     }
 
 
+def _op(
+    tag: str,
+    operation_id: str,
+    summary: str,
+    responses: dict[str, Any],
+    *,
+    name: bool | None = None,
+    body: str | None = None,
+) -> dict[str, Any]:
+    """One operation; `name`: it takes the path's {name} (reserved names refused when True);
+    `body`: the component schema of its JSON body."""
+    operation: dict[str, Any] = {} if name is None else {"parameters": _param(name)}
+    operation.update(operationId=operation_id, summary=summary, tags=[tag])
+    if body is not None:
+        operation["requestBody"] = json_body(ref(body))
+    operation["responses"] = responses
+    return operation
+
+
 def _crud(base: str, kind: str, entity: str, reserved: bool) -> dict[str, dict[str, Any]]:
     tag, key = ("mcp", "servers") if kind == "Mcp" else ("a2a", "agents")
+    one = f"{kind}{key.title()[:-1]}"
     deleted = {
         "type": "object",
         "required": ["name", "deleted"],
         "properties": {"name": {"type": "string"}, "deleted": {"type": "boolean"}},
     }
+    written = errors("400", "409", "413", "503")
     return {
         base: {
-            "get": {
-                "operationId": f"list{kind}{key.title()}",
-                "summary": f"Registered {entity}s, with their state on this replica",
-                "tags": [tag],
-                "responses": {
-                    "200": _ok("The registrations", _list_of(key, entity)),
-                    **errors("503"),
-                },
-            },
-            "post": {
-                "operationId": f"create{kind}{key.title()[:-1]}",
-                "summary": f"Register an {entity}",
-                "tags": [tag],
-                "requestBody": json_body(ref(f"{entity}Create")),
-                "responses": {
-                    "201": _ok("Registered", ref(entity)),
-                    **errors("400", "409", "413", "503"),
-                },
-            },
+            "get": _op(
+                tag,
+                f"list{kind}{key.title()}",
+                f"Registered {entity}s, with their state on this replica",
+                {"200": _ok("The registrations", _list_of(key, entity)), **errors("503")},
+            ),
+            "post": _op(
+                tag,
+                f"create{one}",
+                f"Register an {entity}",
+                {"201": _ok("Registered", ref(entity)), **written},
+                body=f"{entity}Create",
+            ),
         },
         base + "/{name}": {
-            "get": {
-                "parameters": _param(reserved),
-                "operationId": f"show{kind}{key.title()[:-1]}",
-                "summary": f"One {entity}",
-                "tags": [tag],
-                "responses": {"200": _ok("The registration", ref(entity)), **errors("404", "503")},
-            },
-            "put": {
-                "parameters": _param(reserved),
-                "operationId": f"replace{kind}{key.title()[:-1]}",
-                "summary": f"Create or replace an {entity} (the path names it)",
-                "tags": [tag],
-                "requestBody": json_body(ref(f"{entity}Replace")),
-                "responses": {
+            "get": _op(
+                tag,
+                f"show{one}",
+                f"One {entity}",
+                {"200": _ok("The registration", ref(entity)), **errors("404", "503")},
+                name=reserved,
+            ),
+            "put": _op(
+                tag,
+                f"replace{one}",
+                f"Create or replace an {entity} (the path names it)",
+                {
                     "200": _ok("Replaced", ref(entity)),
                     "201": _ok("Created", ref(entity)),
-                    **errors("400", "409", "413", "503"),
+                    **written,
                 },
-            },
-            "delete": {
-                "parameters": _param(reserved),
-                "operationId": f"delete{kind}{key.title()[:-1]}",
-                "summary": f"Remove an {entity} (config-file entries are read-only: 409)",
-                "tags": [tag],
-                "responses": {"200": _ok("Removed", deleted), **errors("404", "409", "503")},
-            },
+                name=reserved,
+                body=f"{entity}Replace",
+            ),
+            "delete": _op(
+                tag,
+                f"delete{one}",
+                f"Remove an {entity} (config-file entries are read-only: 409)",
+                {"200": _ok("Removed", deleted), **errors("404", "409", "503")},
+                name=reserved,
+            ),
         },
     }
 
@@ -303,37 +318,32 @@ def _views() -> dict[str, dict[str, Any]]:
             "agents": {"type": "array", "items": ref("RegistryAuthStatus")},
         },
     }
+    live = "The server's tools as it lists them now, or its failure"
     return {
         SERVERS + "/{name}/tools": {
-            "get": {
-                "parameters": _param(True),
-                "operationId": "listMcpServerToolsLive",
-                "summary": "tools/list asked of the upstream server now",
-                "tags": ["mcp"],
-                "responses": {
-                    "200": _ok("The server's tools as it lists them now, or its failure", listed),
-                    **errors("404", "503"),
-                },
-            },
+            "get": _op(
+                "mcp",
+                "listMcpServerToolsLive",
+                "tools/list asked of the upstream server now",
+                {"200": _ok(live, listed), **errors("404", "503")},
+                name=True,
+            ),
         },
         TOOLS: {
-            "get": {
-                "operationId": "listMcpTools",
-                "summary": "Every server's tools as last listed, with their prefixed names",
-                "tags": ["mcp"],
-                "responses": {
-                    "200": _ok("The tools", _list_of("tools", "McpToolEntry")),
-                    **errors("503"),
-                },
-            }
+            "get": _op(
+                "mcp",
+                "listMcpTools",
+                "Every server's tools as last listed, with their prefixed names",
+                {"200": _ok("The tools", _list_of("tools", "McpToolEntry")), **errors("503")},
+            )
         },
         AUTH: {
-            "get": {
-                "operationId": "showMcpAuth",
-                "summary": "How each server and agent authenticates and whether it can",
-                "tags": ["mcp"],
-                "responses": {"200": _ok("Auth status, never a secret", auth), **errors("503")},
-            }
+            "get": _op(
+                "mcp",
+                "showMcpAuth",
+                "How each server and agent authenticates and whether it can",
+                {"200": _ok("Auth status, never a secret", auth), **errors("503")},
+            )
         },
     }
 

@@ -11,7 +11,8 @@ import typer
 
 from sfctl import ui
 from sfctl.commands.keys import ADMIN_KEY, DATA_DIR, OUTPUT, TIMEOUT, URL, Output
-from sfctl.registry_client import env_headers, registry_client
+from sfctl.commands.listing import show_listing
+from sfctl.registry_client import env_headers, registration, registry_client
 
 app = typer.Typer(
     name="a2a",
@@ -46,17 +47,15 @@ def add(
     timeout: float = TIMEOUT,
 ) -> None:
     """Register an A2A agent: NAME and its base URL."""
-    body: dict[str, Any] = {"name": name, "url": agent_url}
-    if header:
-        body["auth"] = {"headers": env_headers(header)}
-    if team:
-        body["teams"] = list(team)
-    optional = {
-        "price_per_task_usd": price_per_task,
-        "card_path": card_path,
-        "description": description,
-    }
-    body.update({k: v for k, v in optional.items() if v is not None})
+    body = registration(
+        name,
+        {"url": agent_url},
+        headers=env_headers(header),
+        teams=list(team),
+        price_per_task_usd=price_per_task,
+        card_path=card_path,
+        description=description,
+    )
     with registry_client(url, admin_key, data_dir, timeout) as client:
         created = client.add_agent(body)
     if output is Output.json:
@@ -90,16 +89,14 @@ def list_agents(
     """Every registered A2A agent."""
     with registry_client(url, admin_key, data_dir, timeout) as client:
         agents = client.agents()
-    if output is Output.json:
-        ui.emit_json({"agents": agents})
-        return
-    if not agents:
-        ui.info("No A2A agents yet: sfctl a2a add NAME URL")
-        return
-    ui.fitted_table(
-        f"A2A agents ({len(agents)})",
-        ("name", "url", "teams", "USD/task", "source"),
-        _rows(agents),
+    show_listing(
+        agents,
+        output,
+        key="agents",
+        empty="No A2A agents yet: sfctl a2a add NAME URL",
+        title="A2A agents",
+        columns=("name", "url", "teams", "USD/task", "source"),
+        rows=_rows(agents),
         drop_order=("source", "teams"),
         wrap=("url", "teams"),
         hint="sfctl a2a list -o json",

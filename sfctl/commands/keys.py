@@ -401,12 +401,11 @@ def update(
         raise UsageError("nothing to change: pass at least one option (see --help)")
     with admin_client(url, admin_key, data_dir, timeout) as client:
         current = client.get_key(key_id) if to_merge or period else {}
-        if cache_fields:  # the API replaces the cache object too
-            changes["cache"] = key_cache.merged_cache(current.get("cache"), cache_fields)
-        if tools_fields:  # and the tools object
-            changes["tools"] = key_tools.merged_tools(current.get("tools"), tools_fields)
-        if limits:  # the API replaces the limits object: merge here so others are kept
-            changes["limits"] = {**(current.get("limits") or {}), **limits}
+        # the API replaces the cache, tools and limits objects: merge here so others are kept
+        merges = {"cache": cache_fields, "tools": tools_fields, "limits": limits}
+        for field, given in merges.items():
+            if given:
+                changes[field] = {**(current.get(field) or {}), **given}
         if parsed_metadata:
             merged = {**(current.get("metadata") or {}), **parsed_metadata}
             changes["metadata"] = {k: v for k, v in merged.items() if v is not None}

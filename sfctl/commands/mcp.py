@@ -12,8 +12,9 @@ import typer
 
 from sfctl import ui
 from sfctl.commands.keys import ADMIN_KEY, DATA_DIR, OUTPUT, TIMEOUT, URL, Output
+from sfctl.commands.listing import show_listing
 from sfctl.errors import SfctlError, UsageError
-from sfctl.registry_client import env_headers, oauth, registry_client
+from sfctl.registry_client import env_headers, oauth, registration, registry_client
 
 app = typer.Typer(
     name="mcp",
@@ -78,25 +79,20 @@ def add(
     api_timeout: float = API_TIMEOUT,
 ) -> None:
     """Register an MCP server: NAME and its URL, or --stdio -- COMMAND ARGS."""
-    body: dict[str, Any] = {"name": name, **_target(stdio, target or [])}
-    auth: dict[str, Any] = {}
-    if header:
-        auth["headers"] = env_headers(header)
-    credentials = oauth(
-        oauth_token_url, oauth_client_id, oauth_secret_env, oauth_scope, oauth_audience
+    body = registration(
+        name,
+        _target(stdio, target or []),
+        headers=env_headers(header),
+        oauth=oauth(
+            oauth_token_url, oauth_client_id, oauth_secret_env, oauth_scope, oauth_audience
+        ),
+        teams=list(team),
+        cache_tools=list(cache_tool),
+        cache_ttl_s=ttl,
+        price_per_call_usd=price_per_call,
+        timeout_s=timeout,
+        description=description,
     )
-    if credentials is not None:
-        auth["oauth"] = credentials
-    if auth:
-        body["auth"] = auth
-    if team:
-        body["teams"] = list(team)
-    if cache_tool:
-        body["cache_tools"] = list(cache_tool)
-    optional = {"cache_ttl_s": ttl, "price_per_call_usd": price_per_call, "timeout_s": timeout}
-    body.update({k: v for k, v in optional.items() if v is not None})
-    if description is not None:
-        body["description"] = description
     with registry_client(url, admin_key, data_dir, api_timeout) as client:
         created = client.add_server(body)
     if output is Output.json:
@@ -144,16 +140,14 @@ def list_servers(
     """Every registered MCP server: health, tool count, where it is, who may use it."""
     with registry_client(url, admin_key, data_dir, timeout) as client:
         servers = client.servers()
-    if output is Output.json:
-        ui.emit_json({"servers": servers})
-        return
-    if not servers:
-        ui.info("No MCP servers yet: sfctl mcp add NAME URL")
-        return
-    ui.fitted_table(
-        f"MCP servers ({len(servers)})",
-        ("name", "health", "tools", "target", "teams", "source", "last error"),
-        _rows(servers),
+    show_listing(
+        servers,
+        output,
+        key="servers",
+        empty="No MCP servers yet: sfctl mcp add NAME URL",
+        title="MCP servers",
+        columns=("name", "health", "tools", "target", "teams", "source", "last error"),
+        rows=_rows(servers),
         drop_order=("source", "teams", "last error", "target"),
         wrap=("target", "last error", "teams"),
         hint="sfctl mcp list -o json",

@@ -16,6 +16,7 @@ import yaml
 
 from sfctl import ui
 from sfctl.commands.keys import ADMIN_KEY, DATA_DIR, OUTPUT, TIMEOUT, URL, Output
+from sfctl.commands.listing import show_listing
 from sfctl.errors import SfctlError, UsageError
 from sfctl.policy_files import (
     PolicyClient,
@@ -304,16 +305,14 @@ def list_policies(
     """Every policy's active version: mode, what it is bound to, how many rules."""
     with policy_client(url, admin_key, data_dir, timeout) as client:
         policies = client.policies()
-    if output is Output.json:
-        ui.emit_json({"policies": policies})
-        return
-    if not policies:
-        ui.info("No policies yet: sfctl policy apply FILE")
-        return
-    ui.fitted_table(
-        f"Policies ({len(policies)})",
-        ("name", "version", "mode", "bound to", "rules", "updated"),
-        _list_rows(policies),
+    show_listing(
+        policies,
+        output,
+        key="policies",
+        empty="No policies yet: sfctl policy apply FILE",
+        title="Policies",
+        columns=("name", "version", "mode", "bound to", "rules", "updated"),
+        rows=_list_rows(policies),
         drop_order=("updated", "rules"),
         wrap=("bound to",),
         hint="sfctl policy show NAME, or -o json",

@@ -16,9 +16,9 @@ from gateway.core import mcp_protocol as rpc
 
 MODERN = "2026-07-28"
 META = {
-    neg.PROTOCOL_VERSION_META_KEY: MODERN,
-    neg.CLIENT_CAPABILITIES_META_KEY: {},
-    neg.CLIENT_INFO_META_KEY: {"name": "t", "version": "1"},
+    rpc.PROTOCOL_VERSION_META_KEY: MODERN,
+    rpc.CLIENT_CAPABILITIES_META_KEY: {},
+    rpc.CLIENT_INFO_META_KEY: {"name": "t", "version": "1"},
 }
 
 
@@ -29,8 +29,8 @@ def test_codes_and_versions_match_the_sdk() -> None:
     assert rpc.INVALID_PARAMS == jsonrpc.INVALID_PARAMS
     assert rpc.HEADER_MISMATCH == jsonrpc.HEADER_MISMATCH
     assert rpc.UNSUPPORTED_PROTOCOL_VERSION == jsonrpc.UNSUPPORTED_PROTOCOL_VERSION
-    assert neg.HANDSHAKE_VERSIONS == sdk_versions.HANDSHAKE_PROTOCOL_VERSIONS
-    assert neg.MODERN_VERSIONS == sdk_versions.MODERN_PROTOCOL_VERSIONS
+    assert rpc.HANDSHAKE_VERSIONS == sdk_versions.HANDSHAKE_PROTOCOL_VERSIONS
+    assert rpc.MODERN_VERSIONS == sdk_versions.MODERN_PROTOCOL_VERSIONS
     for code, status in inbound.ERROR_CODE_HTTP_STATUS.items():
         assert rpc.MODERN_HTTP_STATUS[code] == status
     assert rpc.RpcError(rpc.INTERNAL_ERROR, "x").http_status(modern=True) == 200
@@ -180,7 +180,7 @@ LADDER_CASES = [
             "jsonrpc": "2.0",
             "id": 1,
             "method": "tools/list",
-            "params": {"_meta": {**META, neg.PROTOCOL_VERSION_META_KEY: "2099-01-01"}},
+            "params": {"_meta": {**META, rpc.PROTOCOL_VERSION_META_KEY: "2099-01-01"}},
         },
         _headers("tools/list", version="2099-01-01"),
     ),
@@ -199,7 +199,7 @@ def test_unsupported_version_names_what_we_support() -> None:
         "jsonrpc": "2.0",
         "id": 1,
         "method": "tools/list",
-        "params": {"_meta": {**META, neg.PROTOCOL_VERSION_META_KEY: "2099-01-01"}},
+        "params": {"_meta": {**META, rpc.PROTOCOL_VERSION_META_KEY: "2099-01-01"}},
     }
     with pytest.raises(rpc.RpcError) as caught:
         neg.classify(body, _headers("tools/list", version="2099-01-01"))
@@ -223,11 +223,11 @@ def test_results_are_shaped_for_the_era() -> None:
         "content": [{"type": "text", "text": "hi"}],
         "isError": False,
         "resultType": "complete",
-        "_meta": {neg.SERVER_INFO_META_KEY: {"name": "upstream"}, "other": 1},
+        "_meta": {rpc.SERVER_INFO_META_KEY: {"name": "upstream"}, "other": 1},
     }
     info = {"name": "smartflow", "version": "1"}
     modern = neg.shape_result(upstream, modern=True, server_info=info)
-    assert modern["_meta"] == {"other": 1, neg.SERVER_INFO_META_KEY: info}
+    assert modern["_meta"] == {"other": 1, rpc.SERVER_INFO_META_KEY: info}
     assert modern["resultType"] == "complete"
     legacy = neg.shape_result(upstream, modern=False, server_info=info)
     assert legacy == {"content": upstream["content"], "isError": False, "_meta": {"other": 1}}
@@ -239,7 +239,7 @@ def test_discover_and_initialize_results() -> None:
     info = {"name": "smartflow", "version": "1"}
     discovered = neg.discover_result(info, "use the tools")
     assert discovered["supportedVersions"] == ["2026-07-28"]
-    assert discovered["_meta"][neg.SERVER_INFO_META_KEY] == info
+    assert discovered["_meta"][rpc.SERVER_INFO_META_KEY] == info
     assert discovered["instructions"] == "use the tools"
     initialized = neg.initialize_result("2025-06-18", info, None)
     assert initialized == {

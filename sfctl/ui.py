@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -221,6 +221,33 @@ def narrow_table(
     _out.print(grid)
 
 
+def _wrapped_widths(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    shown: Sequence[int],
+    narrowest: Mapping[int, int],
+    wrap: Sequence[str],
+) -> dict[int, int]:
+    """Explicit widths for the wrapping columns: what is left of the terminal after the others,
+    shared out from the narrowest each may be up to its natural width (rich's own collapse can
+    leave a table wider than the terminal, and then crops it)."""
+    wrapping = [i for i in shown if columns[i] in wrap]
+    widths = {i: narrowest[i] for i in wrapping}
+    fixed = sum(narrowest[i] for i in shown if i not in widths)
+    spare = _out.width - 1 - len(shown) * _COLUMN_FRAME - fixed - sum(widths.values())
+    natural = {i: _widest(columns[i], [str(row[i]) for row in rows]) for i in wrapping}
+    while spare > 0:
+        growing = [i for i in wrapping if widths[i] < natural[i]]
+        if not growing:
+            break
+        for i in growing:
+            if spare == 0:
+                break
+            widths[i] += 1
+            spare -= 1
+    return widths
+
+
 def fitted_table(
     title: str,
     columns: Sequence[str],
@@ -248,9 +275,10 @@ def fitted_table(
         shown.remove(columns.index(name))
         hidden.append(name)
     grid = Table(title=escape(title))
+    widths = _wrapped_widths(columns, rows, shown, narrowest, wrap)
     for i in shown:
         if columns[i] in wrap:
-            grid.add_column(columns[i], overflow="fold", min_width=narrowest[i])
+            grid.add_column(columns[i], overflow="fold", width=widths[i])
         else:
             grid.add_column(columns[i], no_wrap=True, min_width=narrowest[i])
     for row in rows:

@@ -144,6 +144,8 @@ class _Banner:
             "Give each application a virtual key of its own (budgets, rate limits, audit):",
             "  sfctl keys create --name my-app --budget 20 --rpm 600"
             + (f" \\\n    {self.data_dir}" if self.data_dir else ""),
+            "Put MCP servers behind those keys: sfctl mcp add NAME URL",
+            f"  MCP clients connect to {url}/api/mcp",
         ]
 
 

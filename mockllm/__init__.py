@@ -3,6 +3,11 @@
 `mockllm.content` builds responses (pure functions; the gateway's `mock` provider calls them
 in-process). `mockllm.server` serves them over HTTP (`sfctl mock-upstream`). This package is a leaf:
 it imports nothing from gateway, sfctl or loadtest.
+
+Tools: a reply calls a tool only when a real model would be expected to (`mockllm.tool_use` has the
+rules): `tool_choice` forces it, or the last user turn asks for a tool by name ("use get_weather",
+"call the get_weather tool"). A tool result is always answered with text, and sub-agent tools
+(`Task`, `Agent`, ...) are never called unless `tool_choice` names them, so agent loops end.
 """
 
 from mockllm.content import (

@@ -1,6 +1,8 @@
 """Anthropic Messages API shapes: a message, its stream of events, and token counting.
 
-Reply text is a function of `system` and `messages` only, not of the model. Ids are derived from
+Reply text is a function of `system` and `messages` only, not of the model. Whether a reply is a
+`tool_use` block follows `mockllm.tool_use` (a forcing `tool_choice`, or a user turn that asks for
+a tool by name); the answer to a `tool_result` is text that quotes it. Ids are derived from
 the prompt as well (these functions take no clock), so the same prompt gives the same `msg_` id.
 """
 
@@ -11,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from mockllm import tool_use
 from mockllm.text import (
     MockRequestError,
     StreamFrames,
@@ -24,6 +27,7 @@ from mockllm.text import (
     require_model,
     schema_value,
     stop_list,
+    tool_answer,
 )
 
 __all__ = ["count_input_tokens", "message", "message_stream_frames"]
@@ -194,7 +198,8 @@ def _plan(body: dict[str, Any]) -> _Plan:
             return _Plan(model, seed, tokens, "max_tokens", None, input_tokens, name, kept)
         tokens = [p for p, _ in pieces]
         return _Plan(model, seed, tokens, "tool_use", None, input_tokens, name, args)
-    text = reply(seed, limit, stop)
+    result = _tool_result(messages)
+    text = reply(seed, limit, stop) if result is None else tool_answer(seed, *result, limit, stop)
     if text.stop_sequence is not None:
         reason = "stop_sequence"
     else:
@@ -233,19 +238,50 @@ def _pick_tool(body: dict[str, Any], messages: list[dict[str, Any]]) -> tuple[st
         raise MockRequestError(
             f"tool_choice.name: no client tool named {choice.get('name')!r}", param="tool_choice"
         )
-    if kind == "none" or not schemas or not _expects_tool_call(messages[-1]):
-        return None
-    name = (
-        str(choice["name"]) if isinstance(choice, dict) and kind == "tool" else next(iter(schemas))
+    mode: tool_use.Mode = "none" if kind == "none" else "required" if kind == "any" else "auto"
+    forced = str(choice["name"]) if isinstance(choice, dict) and kind == "tool" else None
+    chosen = tool_use.choose_tool(list(schemas), mode, forced, _user_text(messages[-1]))
+    return None if chosen is None else (chosen, schemas[chosen])
+
+
+def _blocks_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    return "\n".join(
+        b["text"] for b in content if isinstance(b, dict) and isinstance(b.get("text"), str)
     )
-    return name, schemas[name]
 
 
-def _expects_tool_call(last: dict[str, Any]) -> bool:
-    """A user turn that is not carrying tool results."""
+def _user_text(last: dict[str, Any]) -> str | None:
+    """The text of a user turn, or None for an assistant turn or one carrying tool results."""
     if last.get("role") != "user":
-        return False
+        return None
     content = last.get("content")
-    if isinstance(content, list):
-        return not any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
-    return True
+    if isinstance(content, list) and any(
+        isinstance(b, dict) and b.get("type") == "tool_result" for b in content
+    ):
+        return None
+    return _blocks_text(content)
+
+
+def _tool_result(messages: list[dict[str, Any]]) -> tuple[str | None, str] | None:
+    """(tool name, result text) of the first tool_result in the last turn, else None."""
+    last = messages[-1]
+    content = last.get("content")
+    if last.get("role") != "user" or not isinstance(content, list):
+        return None
+    block = next(
+        (b for b in content if isinstance(b, dict) and b.get("type") == "tool_result"), None
+    )
+    if block is None:
+        return None
+    use_id = block.get("tool_use_id")
+    for message in reversed(messages[:-1]):
+        blocks = message.get("content") if message.get("role") == "assistant" else None
+        for b in blocks if isinstance(blocks, list) else ():
+            if isinstance(b, dict) and b.get("type") == "tool_use" and b.get("id") == use_id:
+                name = b.get("name")
+                return (name if isinstance(name, str) else None), _blocks_text(block.get("content"))
+    return None, _blocks_text(block.get("content"))

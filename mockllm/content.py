@@ -3,7 +3,8 @@
 The gateway's in-process `mock` provider and `mockllm.server` both call these. Reply text depends
 on the prompt only (chat `messages`; Anthropic `system` + `messages`; the completions `prompt`),
 never on the model name, so one prompt gives the same words from every model. Object ids also come
-from the prompt, mixed with `created` where the caller passes it.
+from the prompt, mixed with `created` where the caller passes it. When a reply calls a tool is
+`mockllm.tool_use`'s rule (a forcing `tool_choice`, or a user turn that asks for a tool by name).
 
 Embeddings live here too: a unit vector per input text, from SHAKE-256 of the text, so equal texts
 embed equally and different texts (similar ones included) point in unrelated directions. The
@@ -46,7 +47,7 @@ _FIXED_DIMENSION_MODELS = frozenset({"text-embedding-ada-002"})
 
 
 def openai_chat(body: dict[str, Any], *, created: int) -> dict[str, Any]:
-    """A `chat.completion` object (n choices, text, tool call or JSON mode)."""
+    """A `chat.completion` object (n choices, text, tool call or JSON mode; see tool_use)."""
     return openai_content.chat(body, created=created)
 
 
@@ -69,7 +70,7 @@ def openai_models(*, created: int, models: Sequence[str] = DEFAULT_MODELS) -> di
 
 
 def anthropic_message(body: dict[str, Any]) -> dict[str, Any]:
-    """A Messages API `message` object (text or one tool_use block)."""
+    """A Messages API `message` object (text or one tool_use block; see tool_use)."""
     return anthropic_content.message(body)
 
 

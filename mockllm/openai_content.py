@@ -1,7 +1,9 @@
 """OpenAI wire shapes: chat completions, legacy completions, models.
 
 Reply text is a function of `messages` (chat) or the prompt (completions) only, not of the model,
-so the same prompt gives the same words whichever model is asked. Stream frames are assembled
+so the same prompt gives the same words whichever model is asked. Whether a reply calls a tool
+follows `mockllm.tool_use` (a forcing `tool_choice`, or a user turn that asks for a tool by name);
+the answer to a tool result is text that quotes it. Stream frames are assembled
 from byte templates rather than one orjson.dumps per chunk: the mock provider and the standalone
 server both sit on the hot path.
 """
@@ -14,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from mockllm import tool_use
 from mockllm.text import (
     DEFAULT_MODELS,
     MockRequestError,
@@ -31,6 +34,7 @@ from mockllm.text import (
     schema_value,
     stop_list,
     sub_digest,
+    tool_answer,
 )
 
 __all__ = [
@@ -212,6 +216,7 @@ def _plan_chat(body: dict[str, Any], *, stream: bool) -> _ChatPlan:
     tool = _pick_tool(body, messages)
     json_schema = _json_schema(body.get("response_format"))
     seed = digest(messages)
+    result = _tool_result(messages)
     choices: list[_Choice] = []
     for i in range(n):
         choice_seed = sub_digest(seed, i)
@@ -220,7 +225,11 @@ def _plan_chat(body: dict[str, Any], *, stream: bool) -> _ChatPlan:
         elif json_schema is not None:
             choices.append(_json_choice(choice_seed, json_schema, limit))
         else:
-            text = reply(choice_seed, limit, stop)
+            text = (
+                reply(choice_seed, limit, stop)
+                if result is None
+                else tool_answer(choice_seed, *result, limit, stop)
+            )
             choices.append(_Choice(text.tokens, "length" if text.truncated else "stop"))
     prompt_tokens = _chat_prompt_tokens(messages, body.get("tools"))
     return _ChatPlan(model, seed, choices, prompt_tokens, include_usage)
@@ -258,7 +267,10 @@ def _chat_prompt_tokens(messages: list[dict[str, Any]], tools: Any) -> int:
 
 
 def _pick_tool(body: dict[str, Any], messages: list[dict[str, Any]]) -> tuple[str, Any] | None:
-    """(name, parameters schema) of the tool to call, or None when the reply should be text."""
+    """(name, parameters schema) of the tool to call, or None when the reply should be text.
+
+    When to call is `mockllm.tool_use`'s rule, shared with the Anthropic wire.
+    """
     tools = body.get("tools")
     tool_choice = body.get("tool_choice")
     if tools is None:
@@ -278,6 +290,8 @@ def _pick_tool(body: dict[str, Any], messages: list[dict[str, Any]]) -> tuple[st
                 param=f"tools[{i}]",
             )
         functions.setdefault(fn["name"], fn.get("parameters") or {"type": "object"})
+    mode: tool_use.Mode = "required"
+    forced: str | None = None
     if isinstance(tool_choice, dict):
         fn = tool_choice.get("function")
         name = fn.get("name") if isinstance(fn, dict) else None
@@ -285,16 +299,49 @@ def _pick_tool(body: dict[str, Any], messages: list[dict[str, Any]]) -> tuple[st
             raise MockRequestError(
                 f"tool_choice names a tool that is not in tools: {name!r}", param="tool_choice"
             )
-        chosen = str(name)
-    elif tool_choice in (None, "auto", "required"):
-        chosen = next(iter(functions))
+        forced = str(name)
+    elif tool_choice in (None, "auto"):
+        mode = "auto"
     elif tool_choice == "none":
-        return None
-    else:
+        mode = "none"
+    elif tool_choice != "required":
         raise MockRequestError(f"invalid tool_choice: {tool_choice!r}", param="tool_choice")
-    if messages[-1].get("role") != "user":
-        return None  # answering a tool result (or continuing): reply with text
-    return chosen, functions[chosen]
+    chosen = tool_use.choose_tool(list(functions), mode, forced, _user_text(messages[-1]))
+    return None if chosen is None else (chosen, functions[chosen])
+
+
+def _user_text(message: dict[str, Any]) -> str | None:
+    """The text of a user turn (its text parts joined), or None for any other role."""
+    if message.get("role") != "user":
+        return None
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+        )
+    return ""
+
+
+def _tool_result(messages: list[dict[str, Any]]) -> tuple[str | None, str] | None:
+    """(tool name, result text) when the last message is a tool result, else None."""
+    last = messages[-1]
+    if last.get("role") not in ("tool", "function"):
+        return None
+    text = _user_text({**last, "role": "user"}) or ""
+    if last.get("role") == "function":
+        name = last.get("name")
+        return (name if isinstance(name, str) else None), text
+    call_id = last.get("tool_call_id")
+    for message in reversed(messages[:-1]):
+        calls = message.get("tool_calls") if message.get("role") == "assistant" else None
+        for call in calls if isinstance(calls, list) else ():
+            fn = call.get("function") if isinstance(call, dict) else None
+            if call.get("id") == call_id and isinstance(fn, dict):
+                name = fn.get("name")
+                return (name if isinstance(name, str) else None), text
+    return None, text
 
 
 def _tool_choice(seed: bytes, tool: tuple[str, Any], limit: int | None) -> _Choice:

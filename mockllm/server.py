@@ -2,6 +2,8 @@
 
 Lean on purpose, so that it is never the bottleneck of a benchmark: orjson, no pydantic, no access
 log, no middleware; handler state (behaviour, the error-injection RNG) lives on one object per app.
+The answers are `mockllm.content`'s: deterministic per prompt, and a tool is called only when
+`tool_choice` forces one or the last user turn asks for one by name (`mockllm.tool_use`).
 
 Behaviour knobs: `latency_ms` delays the response headers (time to first token); with
 `tokens_per_second` streams are paced frame by frame and whole responses are delayed by

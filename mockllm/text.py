@@ -36,6 +36,7 @@ __all__ = [
     "schema_value",
     "stop_list",
     "sub_digest",
+    "tool_answer",
 ]
 
 DEFAULT_MODELS: tuple[str, ...] = (
@@ -195,6 +196,37 @@ def reply(
         i += 1
     if not truncated and not words_only and not tokens[-1].endswith("."):
         tokens[-1] = tokens[-1].rstrip(":") + "."
+    if stop:
+        return _apply_stop(tokens, truncated, stop)
+    return Reply(tokens, truncated, None)
+
+
+_RESULT_WORDS = 12
+_RESULT_CHARS = 80
+
+
+def tool_answer(
+    seed: bytes, tool: str | None, result: str, limit: int | None, stop: Sequence[str] = ()
+) -> Reply:
+    """The text answer to a tool result: "Mock reply <tag>: the NAME tool returned <excerpt>."
+
+    The excerpt is the result's first words (at most 12 words and 80 characters), so the answer
+    stays short whatever the tool returned; one token per word, like `reply`.
+    """
+    words = result.split()
+    excerpt = " ".join(words[:_RESULT_WORDS])
+    if len(excerpt) > _RESULT_CHARS:
+        excerpt = excerpt[: _RESULT_CHARS - 3].rstrip() + "..."
+    elif len(words) > _RESULT_WORDS:
+        excerpt += " ..."
+    subject = f"the {tool} tool" if tool else "the tool"
+    excerpt = excerpt or "nothing"
+    end = "" if excerpt.endswith((".", "!", "?")) else "."
+    sentence = f"Mock reply {seed[0]:02x}{seed[1]:02x}: {subject} returned {excerpt}{end}"
+    tokens = [("" if i == 0 else " ") + w for i, w in enumerate(sentence.split(" "))]
+    truncated = limit is not None and limit < len(tokens)
+    if truncated:
+        tokens = tokens[:limit]
     if stop:
         return _apply_stop(tokens, truncated, stop)
     return Reply(tokens, truncated, None)

@@ -228,8 +228,9 @@ def test_stop_sequences_cut_the_reply() -> None:
 # --- tools -----------------------------------------------------------------------------------
 
 
-def test_openai_tool_call_uses_first_tool_and_fills_the_schema() -> None:
-    reply = content.openai_chat(chat_body(tools=[WEATHER_TOOL, TIME_TOOL]), created=CREATED)
+def test_openai_required_tool_choice_calls_the_first_tool_and_fills_the_schema() -> None:
+    body = chat_body(tools=[WEATHER_TOOL, TIME_TOOL], tool_choice="required")
+    reply = content.openai_chat(body, created=CREATED)
     choice = reply["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
     assert choice["message"]["content"] is None
@@ -253,10 +254,10 @@ def test_openai_named_tool_choice_and_none() -> None:
     assert none["choices"][0]["finish_reason"] == "stop"
 
 
-def test_openai_reply_to_a_tool_result_is_text() -> None:
-    first = content.openai_chat(chat_body(tools=[WEATHER_TOOL]), created=CREATED)
+def test_openai_reply_to_a_tool_result_is_text_even_when_a_call_is_forced() -> None:
+    body = chat_body(tools=[WEATHER_TOOL], tool_choice="required")
+    first = content.openai_chat(body, created=CREATED)
     call = first["choices"][0]["message"]["tool_calls"][0]
-    body = chat_body(tools=[WEATHER_TOOL])
     body["messages"] += [
         {"role": "assistant", "content": None, "tool_calls": [call]},
         {"role": "tool", "tool_call_id": call["id"], "content": '{"temp": 21}'},
@@ -264,10 +265,12 @@ def test_openai_reply_to_a_tool_result_is_text() -> None:
     reply = content.openai_chat(body, created=CREATED)["choices"][0]
     assert reply["finish_reason"] == "stop"
     assert reply["message"]["content"].startswith("Mock reply")
+    assert 'the get_weather tool returned {"temp": 21}.' in reply["message"]["content"]
 
 
 def test_openai_tool_call_stream_matches_the_whole_reply() -> None:
-    body = chat_body(tools=[WEATHER_TOOL], stream_options={"include_usage": True})
+    body = chat_body("Call get_weather for Porto.", tools=[WEATHER_TOOL])
+    body["stream_options"] = {"include_usage": True}
     chunks = openai_chunks(content.openai_chat_stream({**body, "stream": True}, created=CREATED))
     first = chunks[0]["choices"][0]["delta"]["tool_calls"][0]
     assert first["index"] == 0 and first["type"] == "function"
@@ -288,7 +291,8 @@ def test_openai_tool_call_stream_matches_the_whole_reply() -> None:
 
 
 def test_truncated_tool_call_ends_with_length() -> None:
-    reply = content.openai_chat(chat_body(tools=[WEATHER_TOOL], max_tokens=3), created=CREATED)
+    body = chat_body(tools=[WEATHER_TOOL], tool_choice="required", max_tokens=3)
+    reply = content.openai_chat(body, created=CREATED)
     assert reply["choices"][0]["finish_reason"] == "length"
     assert reply["usage"]["completion_tokens"] == 3
 
@@ -314,7 +318,7 @@ ANTHROPIC_TOOLS = [
 
 
 def test_anthropic_tool_use_and_its_stream() -> None:
-    body = anthropic_body("Where is order 42?", tools=ANTHROPIC_TOOLS)
+    body = anthropic_body("Where is order 42?", tools=ANTHROPIC_TOOLS, tool_choice={"type": "any"})
     message = content.anthropic_message(body)
     assert message["stop_reason"] == "tool_use"
     (block,) = message["content"]
@@ -333,7 +337,7 @@ def test_anthropic_tool_use_and_its_stream() -> None:
 
 
 def test_anthropic_truncated_tool_use_keeps_the_complete_members() -> None:
-    body = anthropic_body("Where is order 42?", tools=ANTHROPIC_TOOLS)
+    body = anthropic_body("Use lookup_order for order 42.", tools=ANTHROPIC_TOOLS)
     full = content.anthropic_message(body)["content"][0]["input"]
     cut = content.anthropic_message({**body, "max_tokens": 8})
     assert cut["stop_reason"] == "max_tokens"
@@ -485,6 +489,7 @@ def test_every_openai_shape_validates_against_the_sdk() -> None:
     for body in (
         chat_body(),
         chat_body(n=2, max_tokens=4),
+        chat_body(tools=[WEATHER_TOOL], tool_choice="required"),
         chat_body(tools=[WEATHER_TOOL]),
         chat_body(response_format={"type": "json_object"}),
     ):
@@ -505,6 +510,7 @@ def test_every_anthropic_shape_validates_against_the_sdk() -> None:
     for body in (
         anthropic_body(),
         anthropic_body(max_tokens=3),
+        anthropic_body(tools=ANTHROPIC_TOOLS, tool_choice={"type": "any"}),
         anthropic_body(tools=ANTHROPIC_TOOLS),
         anthropic_body(stop_sequences=[" "]),
     ):

@@ -218,14 +218,22 @@ async def test_anthropic_tool_use_plain_and_streamed(claude: anthropic.AsyncAnth
         }
     ]
     whole = await claude.messages.create(
-        model="claude-sonnet-4-6", max_tokens=512, messages=MESSAGES, tools=tools
+        model="claude-sonnet-4-6",
+        max_tokens=512,
+        messages=MESSAGES,
+        tools=tools,
+        tool_choice={"type": "any"},  # without it (and no tool named in the prompt): text
     )
     assert whole.stop_reason == "tool_use"
     block = whole.content[0]
     assert block.type == "tool_use" and block.name == "get_weather"
     assert set(block.input) == {"city", "days"}
     async with claude.messages.stream(
-        model="claude-sonnet-4-6", max_tokens=512, messages=MESSAGES, tools=tools
+        model="claude-sonnet-4-6",
+        max_tokens=512,
+        messages=MESSAGES,
+        tools=tools,
+        tool_choice={"type": "any"},  # without it (and no tool named in the prompt): text
     ) as stream:
         final = await stream.get_final_message()
     assert final.content[0].model_dump() == block.model_dump()

@@ -153,7 +153,8 @@ async def test_tool_calls_are_kept_only_for_a_key_that_opts_in(tmp_path: Path) -
     async with ScriptedUpstream() as up, cache_gateway(tmp_path, scripted_config(up)) as gw:
         plain = await create_key(gw, name="plain")
         opted = await create_key(gw, name="tools", cache={"cache_tool_calls": True})
-        body = chat("What's the weather in Porto?", tools=[WEATHER])
+        # the mock calls a tool when the prompt asks for it by name
+        body = chat("What's the weather in Porto? Use get_weather.", tools=[WEATHER])
         first = await post_chat(gw, body, secret=plain["key"])
         assert first.body["choices"][0]["finish_reason"] == "tool_calls"
         assert (await post_chat(gw, body, secret=plain["key"])).cache == "miss"
@@ -180,7 +181,7 @@ async def test_anthropic_tool_use_is_not_kept(tmp_path: Path) -> None:
             "model": CLAUDE,
             "max_tokens": 200,
             "tools": [tool],
-            "messages": [{"role": "user", "content": "What's the weather in Porto?"}],
+            "messages": [{"role": "user", "content": "Call get_weather for Porto."}],
         }
         first = await post_chat(gw, body, path=MESSAGES)
         assert first.body["stop_reason"] == "tool_use"

@@ -169,7 +169,9 @@ async def test_openai_stream_helper_final_completion_equals_the_stored_one(
     request: dict[str, Any] = {"model": "gpt-4o", "messages": USER}
     if tools:
         request["tools"] = tools
+        request["tool_choice"] = "required"  # the mock calls a tool only when told to
     stored = openai_content.chat(request, created=CREATED)
+    assert ("tool_calls" in stored["choices"][0]["message"]) == bool(tools)
     replayer.stored["chat/completions"] = stored
     async with oai(replayer) as client:
         async with client.chat.completions.stream(
@@ -215,7 +217,9 @@ async def test_anthropic_final_message_equals_the_stored_message(
     request: dict[str, Any] = {"model": "claude-x", "max_tokens": 300, "messages": USER}
     if kind == "tool":
         request["tools"] = ANTHROPIC_TOOLS
+        request["tool_choice"] = {"type": "any"}  # the mock calls a tool only when told to
     stored = RICH_MESSAGE if kind == "rich" else anthropic_content.message(request)
+    assert kind == "rich" or (stored["stop_reason"] == "tool_use") == (kind == "tool")
     replayer.stored["messages"] = stored
     async with claude(replayer) as client:
         async with client.messages.stream(**request) as stream:

@@ -313,6 +313,7 @@ def test_plain_bodies_from_upstreams_and_translations_round_trip(tools: Any) -> 
     request: dict[str, Any] = {"model": "gpt-4o", "messages": USER}
     if tools:
         request["tools"] = tools
+        request["tool_choice"] = "required"  # the mock calls a tool only when told to
     chat = openai_content.chat(request, created=1700000000)
     assert assemble(OpenAIChatAssembler(), openai_chat_frames(chat, include_usage=True)) == chat
     claude = openai_response_to_anthropic(chat, model="claude-x")
@@ -330,7 +331,7 @@ def test_plain_bodies_from_upstreams_and_translations_round_trip(tools: Any) -> 
 
 
 def test_chat_frames_have_openai_shape() -> None:
-    request = {"model": "gpt-4o", "messages": USER, "tools": TOOLS}
+    request = {"model": "gpt-4o", "messages": USER, "tools": TOOLS, "tool_choice": "required"}
     body = openai_content.chat(request, created=1700000000)
     for include_usage in (True, False):
         frames = openai_chat_frames(body, include_usage=include_usage)

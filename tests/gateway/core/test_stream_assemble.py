@@ -72,7 +72,7 @@ def plain(body: dict[str, Any]) -> dict[str, Any]:
 
 CHAT_REQUESTS = {
     "text": {"model": "gpt-4o", "messages": USER},
-    "tool": {"model": "gpt-4o", "messages": USER, "tools": OPENAI_TOOLS},
+    "tool": {"model": "gpt-4o", "messages": USER, "tools": OPENAI_TOOLS, "tool_choice": "required"},
     "json": {"model": "gpt-4o", "messages": USER, "response_format": {"type": "json_object"}},
     "two choices": {"model": "gpt-4o", "messages": USER, "n": 2},
     "cut": {"model": "gpt-4o", "messages": USER, "max_tokens": 3},
@@ -110,7 +110,13 @@ def test_mock_completion_stream_assembles_to_its_plain_body(extra: dict[str, Any
     "request_",
     [
         {"model": "claude-x", "max_tokens": 200, "messages": USER},
-        {"model": "claude-x", "max_tokens": 200, "messages": USER, "tools": ANTHROPIC_TOOLS},
+        {
+            "model": "claude-x",
+            "max_tokens": 200,
+            "messages": USER,
+            "tools": ANTHROPIC_TOOLS,
+            "tool_choice": {"type": "any"},  # the mock calls a tool only when told to
+        },
         {"model": "claude-x", "max_tokens": 3, "messages": USER},
         {"model": "claude-x", "max_tokens": 200, "messages": USER, "stop_sequences": ["e"]},
     ],
@@ -139,6 +145,7 @@ def test_anthropic_upstream_translated_to_chat_assembles_like_the_plain_translat
     request: dict[str, Any] = {"model": "claude-x", "max_tokens": 200, "messages": USER}
     if tools:
         request["tools"] = tools
+        request["tool_choice"] = {"type": "any"}  # the mock calls a tool only when told to
     message = anthropic_content.message(request)
     translator = AnthropicToOpenAIStream(
         model="claude-x", created=CREATED, response_id=message["id"], include_usage=True
@@ -176,6 +183,7 @@ def test_openai_upstream_translated_to_anthropic_assembles_like_the_plain_transl
     request: dict[str, Any] = {"model": "gpt-4o", "messages": USER}
     if tools:
         request["tools"] = tools
+        request["tool_choice"] = "required"  # the mock calls a tool only when told to
     streamed = {**request, "stream": True, "stream_options": {"include_usage": True}}
     chat = openai_content.chat(request, created=CREATED)
     translator = OpenAIToAnthropicStream(model="gpt-4o", message_id=chat["id"])

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD_TOKENS = 4
 DEFAULT_MAX_TOKENS = 4096
+# Anthropic bills prompt-cache writes (5-minute cache) at 1.25x the input price; reads are the
+# model's cached_input_per_mtok (0.1x input for Claude models).
+CACHE_WRITE_MULTIPLIER = 1.25
 
 
 class ModelPrice(BaseModel):
@@ -23,6 +26,7 @@ class ModelPrice(BaseModel):
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
     cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    cache_write_per_mtok: float | None = Field(default=None, ge=0)  # None: 1.25x input
     max_output_tokens: int = Field(default=DEFAULT_MAX_TOKENS, ge=1)
 
 
@@ -94,15 +98,27 @@ class PriceTable:
 
 
 def cost_usd(
-    price: ModelPrice, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0
+    price: ModelPrice,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
 ) -> float:
+    """`prompt_tokens` counts every input token, cache reads (`cached_tokens`) and cache writes
+    (`cache_write_tokens`, Anthropic's cache_creation_input_tokens) included; reads are charged
+    at the cached rate, writes at the cache-write rate, the rest at the input price."""
     cached = min(max(cached_tokens, 0), prompt_tokens)
+    written = min(max(cache_write_tokens, 0), prompt_tokens - cached)
     cached_rate = price.cached_input_per_mtok
     if cached_rate is None:
         cached_rate = price.input_per_mtok
+    write_rate = price.cache_write_per_mtok
+    if write_rate is None:
+        write_rate = price.input_per_mtok * CACHE_WRITE_MULTIPLIER
     return (
-        (prompt_tokens - cached) * price.input_per_mtok
+        (prompt_tokens - cached - written) * price.input_per_mtok
         + cached * cached_rate
+        + written * write_rate
         + completion_tokens * price.output_per_mtok
     ) / 1_000_000
 

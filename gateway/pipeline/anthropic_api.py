@@ -10,13 +10,14 @@ from aiohttp import web
 
 from gateway.core import translate
 from gateway.core.errors import InvalidRequest
-from gateway.pipeline import cache_stage, gate, guard_stage
+from gateway.pipeline import anthropic_extras, cache_stage, gate, guard_stage
 from gateway.pipeline.body import read_json, require_list, require_model, stream_flag
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.endpoint import endpoint
 from gateway.pipeline.relay import JsonTranslate, relay_stream, relay_whole
 from gateway.pipeline.router import Deployment
 from gateway.pipeline.state import GatewayState
+from gateway.providers.anthropic import AnthropicUpstreamRequest, forwarded_headers
 from gateway.providers.base import Endpoint, UpstreamRequest
 
 
@@ -62,6 +63,7 @@ async def _upstream(
     never streamed)."""
     router = state.router
     assert router is not None
+    client_headers = forwarded_headers(request.headers) if request is not None else {}
 
     def build(deployment: Deployment, upstream_model: str) -> UpstreamRequest:
         provider = deployment.provider
@@ -69,6 +71,16 @@ async def _upstream(
             upstream = (
                 body if body["model"] == upstream_model else {**body, "model": upstream_model}
             )
+            if provider.wire == "anthropic":  # thinking, cache_control, server tools: untouched
+                return AnthropicUpstreamRequest(
+                    endpoint="messages",
+                    body=upstream,
+                    stream=ctx.stream,
+                    timeout_s=deployment.timeout_s(),
+                    request_id=ctx.request_id,
+                    deployment_model=upstream_model,
+                    client_headers=client_headers,
+                )
             upstream_endpoint: Endpoint = "messages"
         else:
             upstream = translate.anthropic_request_to_openai(body)
@@ -111,3 +123,4 @@ async def _upstream(
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/anthropic/v1/messages", messages)
+    anthropic_extras.add_routes(app)

@@ -83,6 +83,9 @@ async def look_up(
     namespace = ctx.cache_namespace or (
         key.cache_namespace() if key is not None else ADMIN_NAMESPACE
     )
+    beta = request.headers.get("anthropic-beta") if ctx.wire == "anthropic" else None
+    if beta:  # a beta feature can change the answer: entries are kept apart per beta set
+        namespace = f"{namespace}|anthropic-beta={beta}"
     with state.tracer.span("cache"):
         probe = cache.probe(
             body,

@@ -51,6 +51,7 @@ class RequestContext:
     client_disconnected: bool = False
     error_code: str | None = None
     cached_tokens: int | None = None
+    cache_write_tokens: int | None = None  # Anthropic's cache_creation_input_tokens
     strip_usage: bool = False  # usage was asked upstream for accounting, not by the client
     relayed_frames: int = 0  # stream frames passed to the client: the output estimate if cut short
     key: VirtualKey | None = None

@@ -32,7 +32,7 @@ def settle(state: GatewayState, ctx: RequestContext) -> float:
     """Schedule the settlement (off the hot path) and return the request's cost in USD."""
     prompt, completion = usage_of(ctx)
     price = state.prices.price(ctx.served_model or ctx.model)
-    cost = cost_usd(price, prompt, completion, ctx.cached_tokens or 0)
+    cost = cost_usd(price, prompt, completion, ctx.cached_tokens or 0, ctx.cache_write_tokens or 0)
     if ctx.ticket is not None and state.counters is not None:
         record = admission.settlement(
             ctx.ticket, actual_usd=cost, actual_tokens=prompt + completion

@@ -98,6 +98,9 @@ def record_usage(ctx: RequestContext, usage: object) -> None:
         )
         completion = usage.get("output_tokens")
         cached = cache_read
+        written = _int(usage.get("cache_creation_input_tokens"))
+        if written:
+            ctx.cache_write_tokens = written
     else:
         prompt = usage.get("prompt_tokens")
         completion = usage.get("completion_tokens")

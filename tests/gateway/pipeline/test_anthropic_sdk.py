@@ -99,6 +99,7 @@ async def test_tool_use(gateway: RunningGateway) -> None:
             model="claude-gw-test",
             max_tokens=128,
             tools=[WEATHER_TOOL],  # type: ignore[list-item]
+            tool_choice={"type": "any"},  # the mock calls a tool when told to (or asked by name)
             messages=[{"role": "user", "content": "Weather in Lima?"}],
         )
     assert message.stop_reason == "tool_use"
@@ -168,6 +169,7 @@ async def test_openai_sdk_served_by_anthropic_upstream(tmp_path: Path, mock: Run
                         },
                     }
                 ],
+                tool_choice="required",  # the mock calls a tool when told to (or asked by name)
             )
     # the upstream really was spoken to in Anthropic's format
     assert whole.id.startswith("chatcmpl-") or whole.id.startswith("msg_")

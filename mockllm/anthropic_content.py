@@ -32,7 +32,8 @@ from mockllm.text import (
 
 __all__ = ["count_input_tokens", "message", "message_stream_frames"]
 
-_ROLES = frozenset({"user", "assistant"})
+# system: instructions between the turns (Claude Code 2.1 sends its agent list so)
+_ROLES = frozenset({"user", "assistant", "system"})
 _PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 _BLOCK_STOP = b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
 _MESSAGE_STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
@@ -157,7 +158,8 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict) or msg.get("role") not in _ROLES:
             raise MockRequestError(
-                f"messages.{i}.role: Input should be 'user' or 'assistant'", param="messages"
+                f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'",
+                param="messages",
             )
         if not isinstance(msg.get("content"), str | list):
             raise MockRequestError(
@@ -240,7 +242,7 @@ def _pick_tool(body: dict[str, Any], messages: list[dict[str, Any]]) -> tuple[st
         )
     mode: tool_use.Mode = "none" if kind == "none" else "required" if kind == "any" else "auto"
     forced = str(choice["name"]) if isinstance(choice, dict) and kind == "tool" else None
-    chosen = tool_use.choose_tool(list(schemas), mode, forced, _user_text(messages[-1]))
+    chosen = tool_use.choose_tool(list(schemas), mode, forced, _user_text(_last_turn(messages)))
     return None if chosen is None else (chosen, schemas[chosen])
 
 
@@ -252,6 +254,12 @@ def _blocks_text(content: Any) -> str:
     return "\n".join(
         b["text"] for b in content if isinstance(b, dict) and isinstance(b.get("text"), str)
     )
+
+
+def _last_turn(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The last user or assistant message: a system message after it (Claude Code sends one with
+    its agent list) is an instruction, not a turn."""
+    return next((m for m in reversed(messages) if m.get("role") != "system"), messages[-1])
 
 
 def _user_text(last: dict[str, Any]) -> str | None:
@@ -268,7 +276,7 @@ def _user_text(last: dict[str, Any]) -> str | None:
 
 def _tool_result(messages: list[dict[str, Any]]) -> tuple[str | None, str] | None:
     """(tool name, result text) of the first tool_result in the last turn, else None."""
-    last = messages[-1]
+    last = _last_turn(messages)
     content = last.get("content")
     if last.get("role") != "user" or not isinstance(content, list):
         return None

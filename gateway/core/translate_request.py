@@ -494,6 +494,8 @@ def _iter_messages(body: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
             converted = _anthropic_assistant(message.get("content"), param)
             if converted is not None:
                 yield converted
+        elif role == "system":  # instructions between the turns (Claude Code 2.1 sends some)
+            yield {"role": "system", "content": _anthropic_system(message.get("content"))}
         else:
             raise InvalidRequest(f"unsupported message role {role!r}", param=f"messages[{i}].role")
 

@@ -257,6 +257,29 @@ async def test_anthropic_claude_code_turn_ends(
         assert text.type == "text" and "the Bash tool returned Thu Dec 3 2026." in text.text
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_anthropic_system_message_after_the_user_turn(
+    claude: anthropic.AsyncAnthropic, stream: bool
+) -> None:
+    """Claude Code 2.1 sends a `system` message with its agent list after the user's turn: it is
+    accepted, and the user's turn before it still decides (a call, then text after its result)."""
+    agents = {"role": "system", "content": "Available agent types for the Agent tool: ..."}
+    messages: list[Any] = [*user("Use the Bash tool to run a command"), agents]
+    message = await anthropic_turn(claude, messages, stream=stream)
+    assert [b.name for b in tool_uses(message)] == ["Bash"]
+    (block,) = tool_uses(message)
+    messages += [
+        {"role": "assistant", "content": [b.model_dump() for b in message.content]},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": block.id, "content": "ok"}],
+        },
+        agents,
+    ]
+    answer = await anthropic_turn(claude, messages, stream=stream)
+    assert answer.stop_reason == "end_turn" and not tool_uses(answer)
+
+
 async def test_anthropic_subagent_tool_is_not_called_by_the_trigger(
     claude: anthropic.AsyncAnthropic,
 ) -> None:

@@ -554,7 +554,7 @@ def test_openai_chat_rejects_bad_bodies(body: dict[str, Any], param: str) -> Non
     [
         ({"model": "claude", "messages": [{"role": "user", "content": "x"}]}, "max_tokens"),
         ({"model": "claude", "max_tokens": 5, "messages": {"role": "user"}}, "messages"),
-        ({"model": "claude", "max_tokens": 5, "messages": [{"role": "system"}]}, "role"),
+        ({"model": "claude", "max_tokens": 5, "messages": [{"role": "tool"}]}, "role"),
         ({**anthropic_body(), "tools": [{"name": "t"}]}, "input_schema"),
         ({**anthropic_body(), "tool_choice": {"type": "sometimes"}}, "tool_choice"),
         ({**anthropic_body(), "tool_choice": {"type": "any"}}, "tool_choice"),

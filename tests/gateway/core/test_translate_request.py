@@ -796,7 +796,7 @@ def test_anthropic_string_system_documents_and_structured_output() -> None:
             },
             "messages[0].content[0]",
         ),
-        ({"messages": [{"role": "system", "content": "hi"}]}, "messages[0].role"),
+        ({"messages": [{"role": "tool", "content": "hi"}]}, "messages[0].role"),
         (
             {"messages": [{"role": "user", "content": [{"type": "image", "source": "x"}]}]},
             "messages[0].content[0]",
@@ -822,3 +822,22 @@ def test_the_sdk_checks_are_not_vacuous() -> None:
         valid_anthropic({**bad_image, "max_tokens": 5})
     with pytest.raises(ValueError, match="validation error"):
         valid_openai(user([{"type": "image_url", "image_url": {"url": "x", "detail": "huge"}}]))
+
+
+def test_anthropic_system_messages_between_turns_become_openai_system_messages() -> None:
+    """Claude Code 2.1 sends `system` messages among the turns; they keep their place."""
+    body = {
+        "model": "m",
+        "max_tokens": 10,
+        "system": "You are terse.",
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "system", "content": [{"type": "text", "text": "Agents: explore, plan"}]},
+        ],
+    }
+    out = anthropic_request_to_openai(body)
+    assert [(m["role"], m["content"]) for m in out["messages"]] == [
+        ("system", "You are terse."),
+        ("user", "hi"),
+        ("system", "Agents: explore, plan"),
+    ]

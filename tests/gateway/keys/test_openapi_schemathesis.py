@@ -115,6 +115,9 @@ def _conformance_run(operation: APIOperation, mode: GenerationMode) -> int:
         max_examples=40,
         deadline=None,
         database=None,
+        # the same cases every run: a route whose valid bodies are rare (policy/evaluate) must
+        # not pass or fail by the draw (it once drew 40 refusals in CI)
+        derandomize=True,
         suppress_health_check=list(HealthCheck),
     )
     def conforms(case: schemathesis.Case[Any]) -> None:

@@ -17,7 +17,7 @@ import orjson
 
 from gateway.store import sqlite
 from gateway.store.registry_base import Document, Documents, Kind
-from gateway.store.sqlite_thread import SqliteThread, immediate
+from gateway.store.sqlite_thread import SqliteThread, immediate, migrate_own
 
 MIGRATIONS: Sequence[str] = (
     # 1: one row per registration; the document is the JSON of a toolspecs spec
@@ -46,17 +46,7 @@ _BUMP = (
 
 def migrate(connection: sqlite3.Connection) -> int:
     """Apply pending registry migrations (inside the caller's transaction)."""
-    connection.execute(
-        "CREATE TABLE IF NOT EXISTS registry_migrations (version INTEGER PRIMARY KEY, "
-        "applied_at REAL NOT NULL)"
-    )
-    current = connection.execute(
-        "SELECT coalesce(max(version), 0) FROM registry_migrations"
-    ).fetchone()[0]
-    for number, statement in enumerate(MIGRATIONS[current:], start=current + 1):
-        connection.execute(statement)
-        connection.execute("INSERT INTO registry_migrations VALUES (?, ?)", (number, time.time()))
-    return len(MIGRATIONS)
+    return migrate_own(connection, "registry_migrations", MIGRATIONS)
 
 
 class SqliteRegistryStore:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -81,3 +82,18 @@ class SqliteThread:
 
         await asyncio.get_running_loop().run_in_executor(self._executor, shut)
         self._executor.shutdown(wait=True)
+
+
+def migrate_own(connection: sqlite3.Connection, table: str, migrations: Sequence[str]) -> int:
+    """Apply a store's pending migrations, versioned in its own bookkeeping `table` (so stores
+    evolve apart from the shared migration list), inside the caller's transaction (`immediate`).
+    Returns the schema version now in force."""
+    connection.execute(
+        f"CREATE TABLE IF NOT EXISTS {table} "
+        "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+    )
+    current = connection.execute(f"SELECT coalesce(max(version), 0) FROM {table}").fetchone()[0]  # noqa: S608 (constant names)
+    for number, statement in enumerate(migrations[current:], start=current + 1):
+        connection.execute(statement)
+        connection.execute(f"INSERT INTO {table} VALUES (?, ?)", (number, time.time()))  # noqa: S608
+    return len(migrations)

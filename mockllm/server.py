@@ -1,5 +1,9 @@
 """The standalone fake LLM server (`sfctl mock-upstream`): OpenAI, Azure OpenAI, Anthropic routes.
 
+OpenAI: chat completions, completions, embeddings, models and the Responses API (`/v1/responses`,
+stateless: `mockllm.responses_content`), also under `/openai/v1` (Azure's v1 API). Azure: the
+per-deployment routes with an `api-version`, and `/openai/responses?api-version=...`.
+
 Lean on purpose, so that it is never the bottleneck of a benchmark: orjson, no pydantic, no access
 log, no middleware; handler state (behaviour, the error-injection RNG) lives on one object per app.
 The answers are `mockllm.content`'s: deterministic per prompt, and a tool is called only when
@@ -29,7 +33,7 @@ from typing import Any, Literal
 import orjson
 from aiohttp import web
 
-from mockllm import anthropic_content, openai_content
+from mockllm import anthropic_content, openai_content, responses_content
 from mockllm.content import openai_embeddings
 from mockllm.text import DEFAULT_MODELS, MockRequestError, StreamFrames
 
@@ -130,6 +134,15 @@ class _Handlers:
         self._error_rate = behaviour.error_rate
         self._rng = random.Random(behaviour.seed)  # noqa: S311 - error injection, not security
         self._request_ids = itertools.count(1)
+        serials = itertools.count(1)  # response ids stay unique when one prompt comes twice
+        self.responses = _Endpoint(
+            "openai",
+            lambda b, c: responses_content.response(b, created=c, serial=next(serials)),
+            lambda b, c: responses_content.response_stream_frames(
+                b, created=c, serial=next(serials)
+            ),
+            lambda p: int(p["usage"]["output_tokens"]),
+        )
 
     # --- routes --------------------------------------------------------------------------------
 
@@ -144,6 +157,16 @@ class _Handlers:
             if "api-version" not in request.query:
                 return _azure_not_found()
             return await self._serve(request, endpoint, request.match_info["deployment"])
+
+        return handle
+
+    def azure_resource(self, endpoint: _Endpoint) -> _Handler:
+        """A route of the whole Azure resource (no deployment in the URL: the body names it)."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            if "api-version" not in request.query:
+                return _azure_not_found()
+            return await self._serve(request, endpoint, None)
 
         return handle
 
@@ -290,6 +313,7 @@ def create_app(behaviour: MockBehaviour) -> web.Application:
         add("POST", f"{prefix}/chat/completions", handlers.endpoint(_CHAT))
         add("POST", f"{prefix}/completions", handlers.endpoint(_COMPLETIONS))
         add("POST", f"{prefix}/embeddings", handlers.endpoint(_EMBEDDINGS))
+        add("POST", f"{prefix}/responses", handlers.endpoint(handlers.responses))
         add("GET", f"{prefix}/models", handlers.models)
         add("GET", f"{prefix}/models/{{model}}", handlers.model)
     for prefix in ("/v1", "/anthropic/v1"):
@@ -300,6 +324,7 @@ def create_app(behaviour: MockBehaviour) -> web.Application:
     add("POST", f"{azure}/chat/completions", handlers.azure(_CHAT))
     add("POST", f"{azure}/completions", handlers.azure(_COMPLETIONS))
     add("POST", f"{azure}/embeddings", handlers.azure(_EMBEDDINGS))
+    add("POST", "/openai/responses", handlers.azure_resource(handlers.responses))
     add("GET", "/openai/models", handlers.azure_models)
     add("GET", "/health", handlers.health)
     add("*", "/{tail:.*}", handlers.not_found)

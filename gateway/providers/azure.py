@@ -1,4 +1,5 @@
-"""Azure OpenAI: the deployment goes in the URL, auth is an `api-key` or an Entra ID token.
+"""Azure OpenAI: the deployment goes in the URL (in the body for Responses), auth is an `api-key`
+or an Entra ID token.
 
 azure-identity is an optional extra (`smartflow[azure]`): it is imported only when `azure_ad` is
 set, so an api-key deployment never needs it.
@@ -84,6 +85,12 @@ def _default_credential(provider: str) -> AsyncTokenCredential:
 class AzureOpenAIProvider(HttpProvider):
     kind = "azure"
     wire: Wire = "openai"
+    # The Responses API is not per deployment: it is `{endpoint}/openai/v1/responses` (the v1
+    # API, GA since August 2025), with the deployment name as the body's "model" and no dated
+    # api-version (v1 takes none). The older `{endpoint}/openai/responses?api-version=...` needs
+    # 2025-03-01-preview or later, which the configured (default 2024-10-21) version may not be,
+    # so v1 is used whatever `api_version` says.
+    native_responses = True
     default_base_url: ClassVar[str | None] = None  # required: validated in ProviderConfig
 
     def __init__(
@@ -106,15 +113,24 @@ class AzureOpenAIProvider(HttpProvider):
         super().__init__(config)
         self._query = {"api-version": config.api_version or DEFAULT_API_VERSION}
         self._models_url = self.base_url.joinpath("openai/models").with_query(self._query)
+        self._responses_url = self.base_url.joinpath("openai/v1/responses")
 
     def target(self, request: UpstreamRequest) -> tuple[str, URL]:
         if request.endpoint == "models":
             return GET, self._models_url
+        if request.endpoint == "responses":
+            return POST, self._responses_url
         path = OPENAI_PATHS.get(request.endpoint)
         if path is None:
             self.unsupported(request)
         url = self.base_url / "openai" / "deployments" / request.deployment_model
         return POST, url.joinpath(path).with_query(self._query)
+
+    def prepare_body(self, request: UpstreamRequest) -> Mapping[str, object]:
+        """Responses go to one URL for every deployment: the body's model names the deployment."""
+        if request.endpoint != "responses" or request.body.get("model") == request.deployment_model:
+            return request.body
+        return {**request.body, "model": request.deployment_model}
 
     async def auth_headers(self) -> Mapping[str, str]:
         if self._tokens is None:

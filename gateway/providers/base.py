@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 Wire = Literal["openai", "anthropic"]
-# openai wire: chat, completions, embeddings, models. anthropic wire: messages.
-Endpoint = Literal["chat", "completions", "embeddings", "models", "messages"]
+# openai wire: chat, completions, embeddings, models, responses. anthropic wire: messages.
+Endpoint = Literal["chat", "completions", "embeddings", "models", "messages", "responses"]
 
 
 @dataclass(slots=True)
@@ -48,6 +48,9 @@ class Provider(abc.ABC):
     name: str
     kind: str
     wire: Wire
+    # Whether POST /v1/responses may be forwarded untranslated (endpoint "responses"). False: the
+    # pipeline translates a Responses request to chat (or Anthropic) for this provider.
+    native_responses: bool = False
 
     def speaks(self, wire: Wire) -> bool:
         """Whether requests in `wire` format go to this provider untranslated."""

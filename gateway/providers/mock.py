@@ -72,9 +72,13 @@ class MockProvider(Provider):
                 return _json(content.openai_completion(body, created=created))
             if request.endpoint == "embeddings":
                 return _json(content.openai_embeddings(body))
-            return _json(content.openai_models(created=created))
+            if request.endpoint == "models":
+                return _json(content.openai_models(created=created))
         except content.MockRequestError as exc:
             raise InvalidRequest(str(exc)) from None
+        # "responses": native_responses is False, so the pipeline translates a Responses request
+        # to chat for this provider; the mock keeps one code path for its words.
+        raise InvalidRequest(f"provider {self.name} (mock) does not serve {request.endpoint}")
 
     async def close(self) -> None:
         return None

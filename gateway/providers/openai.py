@@ -17,6 +17,7 @@ OPENAI_PATHS: Mapping[Endpoint, str] = {
     "completions": "completions",
     "embeddings": "embeddings",
     "models": "models",
+    "responses": "responses",
 }
 
 
@@ -25,6 +26,7 @@ class OpenAIProvider(HttpProvider):
 
     kind = "openai"
     wire: Wire = "openai"
+    native_responses = True
     default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
 
     def __init__(self, config: ProviderConfig) -> None:

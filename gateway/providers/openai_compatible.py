@@ -15,6 +15,8 @@ from gateway.providers.openai import OpenAIProvider
 
 class OpenAICompatibleProvider(OpenAIProvider):
     kind = "openai-compatible"
+    # vLLM, TGI, Ollama and the like serve chat; a Responses request is translated to it.
+    native_responses = False
     default_base_url: ClassVar[str | None] = None  # required: validated in ProviderConfig
 
     def prepare_body(self, request: UpstreamRequest) -> Mapping[str, object]:

@@ -11,11 +11,19 @@ What is read (anything else is left alone, images and audio included):
   parts), whatever the role (tool results too), and `tool_calls[k].function.arguments` (and the
   legacy `function_call.arguments`) as JSON text. Completions: `prompt` (a string or a list of
   strings). Embeddings: `input` (likewise).
+- OpenAI Responses (route "responses"): `instructions` and `input`, each a string or a list of
+  items: `message` items (an item without `type` is one) with content a string or parts
+  `input_text`/`output_text`/`text` (their `text`) and `refusal`; `function_call` `arguments` as
+  JSON text; `function_call_output` `output`, a string or text parts; `custom_tool_call` `input`
+  and `custom_tool_call_output` `output` likewise. Reasoning items are not read (as Anthropic
+  thinking is not), nor images, files or item references.
 - Anthropic messages: `system` (a string or text blocks), `messages[i].content` as a string or
   blocks: `text`, `tool_result` (its content a string or text blocks), and `tool_use` input,
   serialised as compact JSON text. Thinking blocks are not read: they carry signatures.
 - Responses: OpenAI chat `choices[c].message` (content, refusal, tool-call arguments),
-  completions `choices[c].text`, Anthropic `content[j]` text blocks and tool-use input.
+  completions `choices[c].text`, Anthropic `content[j]` text blocks and tool-use input, and a
+  Responses API Response's `output[i]` items, read as input items are (message `output_text` and
+  `refusal` parts, function call `arguments`).
 
 Redaction: overlapping spans merge (the earlier span's type names the result); a span running
 over the "\\n" between two pieces is cut in one part per piece. `placeholder` writes
@@ -61,6 +69,12 @@ SegmentKind = Literal["text", "json", "value"]
 
 _TOOL_INPUT_BLOCKS: Final = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 _TEXT_PARTS: Final = {"text": "text", "input_text": "text", "refusal": "refusal"}
+_RESPONSES_PARTS: Final = {**_TEXT_PARTS, "output_text": "text"}
+_CALL_ITEMS: Final[dict[str, tuple[str, SegmentKind]]] = {
+    "function_call": ("arguments", "json"),
+    "custom_tool_call": ("input", "text"),
+}
+_OUTPUT_ITEMS: Final = frozenset({"function_call_output", "custom_tool_call_output"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +124,7 @@ class _Builder:
 
 def request_text(body: Mapping[str, Any], wire: Wire, route: str) -> ScanText:
     """Everything scannable in a request, in the client's wire format. `route` is the pipeline's
-    label: "chat", "completions", "embeddings" (OpenAI) or "messages" (Anthropic)."""
+    label: "chat", "completions", "embeddings", "responses" (OpenAI) or "messages" (Anthropic)."""
     out = _Builder()
     if wire == "anthropic":
         _anthropic_text(out, ("system",), body.get("system"))
@@ -121,6 +135,9 @@ def request_text(body: Mapping[str, Any], wire: Wire, route: str) -> ScanText:
         out.strings(("prompt",), body.get("prompt"))
     elif route == "embeddings":
         out.strings(("input",), body.get("input"))
+    elif route == "responses":
+        _responses_items(out, ("instructions",), body.get("instructions"))
+        _responses_items(out, ("input",), body.get("input"))
     else:
         for i, message in enumerate(_list(body.get("messages"))):
             if isinstance(message, Mapping):
@@ -133,6 +150,9 @@ def response_text(parsed: Mapping[str, Any], wire: Wire, route: str) -> ScanText
     out = _Builder()
     if wire == "anthropic":
         _anthropic_text(out, ("content",), parsed.get("content"))
+        return out.build()
+    if route == "responses":
+        _responses_items(out, ("output",), parsed.get("output"))
         return out.build()
     for c, choice in enumerate(_list(parsed.get("choices"))):
         if not isinstance(choice, Mapping):
@@ -166,6 +186,35 @@ def _openai_message(out: _Builder, path: Path, message: Mapping[str, Any]) -> No
     legacy = message.get("function_call")
     if isinstance(legacy, Mapping):
         out.add((*path, "function_call", "arguments"), legacy.get("arguments"), "json")
+
+
+def _responses_items(out: _Builder, path: Path, value: object) -> None:
+    """Responses `input` (or `instructions`, or a Response's `output`): a string or items."""
+    if not isinstance(value, list):
+        out.add(path, value)
+        return
+    for i, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            continue
+        kind = item.get("type", "message")
+        if kind == "message":
+            _responses_parts(out, (*path, i, "content"), item.get("content"))
+        elif kind in _CALL_ITEMS:
+            field, segment_kind = _CALL_ITEMS[kind]
+            out.add((*path, i, field), item.get(field), segment_kind)
+        elif kind in _OUTPUT_ITEMS:
+            _responses_parts(out, (*path, i, "output"), item.get("output"))
+
+
+def _responses_parts(out: _Builder, path: Path, content: object) -> None:
+    """A string, or content parts: their text and refusals."""
+    if not isinstance(content, list):
+        out.add(path, content)
+        return
+    for j, part in enumerate(content):
+        field = _RESPONSES_PARTS.get(str(part.get("type"))) if isinstance(part, Mapping) else None
+        if field is not None:
+            out.add((*path, j, field), part.get(field))
 
 
 def _anthropic_text(out: _Builder, path: Path, content: object) -> None:

@@ -3,9 +3,10 @@ stored in the response cache and later served to a plain (non-streamed) request 
 
 The assemblers read what the CLIENT got, after any translation: OpenAI `chat.completion.chunk`s
 become a `chat.completion`, legacy `text_completion` chunks a `text_completion`, Anthropic
-Messages events a `message`. The result says whether the stream was complete (its final event
-arrived: `finish_reason` on every choice, Anthropic `message_stop`) and whether an error event
-came: the cache stores neither partial nor failed streams (`cache_policy.response_decision`).
+Messages events a `message`, Responses API events (`/v1/responses`) the Response object. The
+result says whether the stream was complete (its final event arrived: `finish_reason` on every
+choice, Anthropic `message_stop`, `response.completed`) and whether an error event came: the
+cache stores neither partial nor failed streams (`cache_policy.response_decision`).
 
 Feed it the frames before the gateway strips OpenAI's usage-only chunk (the gateway asks the
 upstream for usage even when the client did not): a stored answer without usage cannot report
@@ -406,11 +407,129 @@ class AnthropicAssembler:
         return AssembledStream(body, completed=completed, error=self._error)
 
 
+_RESPONSES_TERMINAL: Final = {
+    "response.completed": True,
+    "response.incomplete": True,  # stopped by max_output_tokens or a filter: still an answer
+    "response.failed": False,
+}
+_RESPONSES_DELTAS: Final = {  # event -> the field of the content part it adds to
+    "response.output_text.delta": "text",
+    "response.refusal.delta": "refusal",
+}
+
+
+class ResponsesAssembler:
+    """Responses API events -> the Response object.
+
+    The terminal event (`response.completed`, `.incomplete`, `.failed`) carries the whole Response:
+    when it came, that is the result, as the API itself answers it. A stream cut short before it
+    is rebuilt from the latest snapshot (`response.created` / `.in_progress`) and the items as far
+    as they came: `response.output_item.added`/`.done` items, content parts, and the text,
+    refusal and argument deltas of what was still open. `completed` holds for `.completed` and
+    `.incomplete` (like a chat stream ending on finish_reason "length"); `.failed` and an
+    `error` event are errors.
+    """
+
+    def __init__(self) -> None:
+        self._response: dict[str, Any] | None = None
+        self._final = False
+        self._completed = False
+        self._error = False
+        self._items: dict[int, dict[str, Any]] = {}
+        self._texts: dict[tuple[int, int, str], list[str]] = {}
+        self._arguments: dict[int, list[str]] = {}
+
+    def feed(self, frame_data: bytes | str) -> None:
+        event = _loads(frame_data)
+        if event is None:
+            return
+        kind = event.get("type")
+        if not isinstance(kind, str):
+            return
+        index = event.get("output_index")
+        if kind in _RESPONSES_DELTAS:  # the hot path
+            part = event.get("content_index")
+            if isinstance(index, int) and isinstance(part, int):
+                key = (index, part, _RESPONSES_DELTAS[kind])
+                self._texts.setdefault(key, []).append(_text(event.get("delta")))
+        elif kind == "response.function_call_arguments.delta":
+            if isinstance(index, int):
+                self._arguments.setdefault(index, []).append(_text(event.get("delta")))
+        elif kind in ("response.output_item.added", "response.output_item.done"):
+            self._item(index, event.get("item"), done=kind.endswith(".done"))
+        elif kind in ("response.content_part.added", "response.content_part.done"):
+            self._part(index, event.get("content_index"), event.get("part"))
+        elif kind in _RESPONSES_TERMINAL:
+            self._snapshot(event.get("response"))
+            self._final = True
+            self._completed = _RESPONSES_TERMINAL[kind]
+            self._error = self._error or not self._completed
+        elif kind in ("response.created", "response.in_progress", "response.queued"):
+            self._snapshot(event.get("response"))
+        elif kind == "error":
+            self._error = True
+
+    def _snapshot(self, response: Any) -> None:
+        if isinstance(response, dict):
+            self._response = dict(response)
+
+    def _item(self, index: Any, item: Any, *, done: bool) -> None:
+        if not isinstance(index, int) or not isinstance(item, dict):
+            return
+        self._items[index] = copy = dict(item)
+        if isinstance(copy.get("content"), list):
+            copy["content"] = list(copy["content"])
+        if done:  # the whole item: its deltas are in it
+            self._arguments.pop(index, None)
+            for key in [k for k in self._texts if k[0] == index]:
+                del self._texts[key]
+
+    def _part(self, index: Any, position: Any, part: Any) -> None:
+        item = self._items.get(index) if isinstance(index, int) else None
+        if item is None or not isinstance(position, int) or not isinstance(part, dict):
+            return
+        content = item.get("content")
+        if not isinstance(content, list):
+            content = item["content"] = []
+        while len(content) <= position:
+            content.append({})
+        content[position] = dict(part)
+
+    def _rebuilt_output(self) -> list[dict[str, Any]]:
+        """The items as far as they came, open ones completed with their deltas."""
+        for (index, position, field_name), pieces in self._texts.items():
+            content = self._items.get(index, {}).get("content")
+            if isinstance(content, list) and position < len(content):
+                content[position] = {**content[position], field_name: "".join(pieces)}
+        self._texts.clear()
+        for index, pieces in self._arguments.items():
+            if index in self._items:
+                self._items[index]["arguments"] = "".join(pieces)
+        self._arguments.clear()
+        return [self._items[i] for i in sorted(self._items)]
+
+    def result(self) -> AssembledStream:
+        if self._response is None:
+            return AssembledStream(None, completed=False, error=self._error)
+        body = dict(self._response)
+        if not self._final or not isinstance(body.get("output"), list):
+            body["output"] = self._rebuilt_output()
+        return AssembledStream(
+            body, completed=self._completed and not self._error, error=self._error
+        )
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def assembler_for(wire: Wire, route: str) -> StreamAssembler:
     """The assembler for what the client reads: `wire` is the client's format, `route` the
-    pipeline's label ("chat", "completions", "messages")."""
+    pipeline's label ("chat", "completions", "messages", "responses")."""
     if wire == "anthropic":
         return AnthropicAssembler()
+    if route == "responses":
+        return ResponsesAssembler()
     if route == "completions":
         return OpenAICompletionAssembler()
     return OpenAIChatAssembler()

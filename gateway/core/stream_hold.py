@@ -4,9 +4,14 @@ bytes carrying it reach the client.
 The bytes going in are the SSE stream exactly as the client will read it (its wire format, after
 any translation). They are cut into frames (one event each, up to and including its blank line);
 the text each frame carries (OpenAI `choices[].delta.content`, `refusal`, tool-call
-`arguments`, legacy `choices[].text`; Anthropic `text_delta` and `input_json_delta`) is appended
-to one running text. Where the text moves to another choice, tool call or content block a "\\n"
-goes between, so a match never joins two of them.
+`arguments`, legacy `choices[].text`; Anthropic `text_delta` and `input_json_delta`; Responses
+API events' `delta` in `response.output_text.delta`, `response.refusal.delta`,
+`response.function_call_arguments.delta` and `response.custom_tool_call_input.delta`) is
+appended to one running text. A Responses `.done` event of those adds its whole text only when
+no delta came before it for that part (an upstream that sends text in `.done` events alone is
+still scanned). Where the text moves to
+another choice, tool call, content block or output item a "\\n" goes between, so a match never
+joins two of them.
 
 The caller scans in windows:
 
@@ -79,12 +84,18 @@ class StreamHold:
         "_text_base",
         "_total",
         "_wire",
+        "_with_deltas",
     )
 
-    def __init__(self, wire: Wire, *, chunk_chars: int = 200, context_chars: int = 50) -> None:
+    def __init__(
+        self, wire: Wire, *, route: str = "chat", chunk_chars: int = 200, context_chars: int = 50
+    ) -> None:
+        """`route`: the pipeline's label; "responses" reads Responses API events (an OpenAI-wire
+        stream of typed events, not chat chunks)."""
         if chunk_chars < 1 or context_chars < 0:
             raise ValueError("chunk_chars must be >= 1 and context_chars >= 0")
-        self._wire = wire
+        self._wire: Wire | None = None if route == "responses" and wire == "openai" else wire
+        self._with_deltas: set[tuple[Any, ...]] = set()  # Responses parts that had a delta
         self._chunk = chunk_chars
         self._context = context_chars
         self._pending = b""  # bytes of a frame not complete yet
@@ -105,7 +116,7 @@ class StreamHold:
         if not data:
             return
         buffer = self._pending + data if self._pending else data
-        frames, self._pending = _split_frames(buffer)
+        frames, self._pending = split_frames(buffer)
         for frame in frames:
             self._add(frame)
 
@@ -155,7 +166,7 @@ class StreamHold:
         return b"".join(out)
 
     def _add(self, frame: bytes) -> None:
-        pieces = _frame_text(self._wire, _frame_data(frame))
+        pieces = _frame_text(self._wire, frame_data(frame), self._with_deltas)
         parts: list[str] = []
         for channel, piece in pieces:
             if not piece or not isinstance(piece, str):
@@ -171,7 +182,7 @@ class StreamHold:
         self._frames.append(_Frame(frame, self._total))
 
 
-def _split_frames(buffer: bytes) -> tuple[list[bytes], bytes]:
+def split_frames(buffer: bytes) -> tuple[list[bytes], bytes]:
     """Complete frames (each through its blank line) and the incomplete rest.
 
     Line ends may be "\\n", "\\r\\n" or a lone "\\r"; a "\\r" at the very end waits for the next
@@ -204,7 +215,7 @@ def _split_frames(buffer: bytes) -> tuple[list[bytes], bytes]:
     return frames, buffer[start:]
 
 
-def _frame_data(frame: bytes) -> bytes:
+def frame_data(frame: bytes) -> bytes:
     """The event's data (data lines joined by "\\n"); b"" when it has none."""
     end = len(frame) - 2
     if frame.endswith(b"\n\n") and b"\r" not in frame:  # fast: `data: X`, maybe after `event:`
@@ -226,8 +237,11 @@ def _frame_data(frame: bytes) -> bytes:
     return b"\n".join(values)
 
 
-def _frame_text(wire: Wire, data: bytes) -> list[tuple[tuple[Any, ...], Any]]:
-    """(channel, text) pairs a frame's data carries; non-strings are skipped by the caller."""
+def _frame_text(
+    wire: Wire | None, data: bytes, with_deltas: set[tuple[Any, ...]]
+) -> list[tuple[tuple[Any, ...], Any]]:
+    """(channel, text) pairs a frame's data carries; non-strings are skipped by the caller.
+    `wire` None: Responses API events."""
     if not data.startswith(b"{"):
         return []  # `[DONE]`, empty, keep-alive
     try:
@@ -238,7 +252,42 @@ def _frame_text(wire: Wire, data: bytes) -> list[tuple[tuple[Any, ...], Any]]:
         return []
     if wire == "anthropic":
         return _anthropic_text(event)
+    if wire is None:
+        return _responses_text(event, with_deltas)
     return _openai_text(event)
+
+
+_RESPONSES_DELTAS: Final = {  # event -> the part of an item its text goes to
+    "response.output_text.delta": "text",
+    "response.refusal.delta": "refusal",
+    "response.function_call_arguments.delta": "arguments",
+    "response.custom_tool_call_input.delta": "input",
+}
+_RESPONSES_DONE: Final = {  # event -> (the part, the field holding its whole text)
+    "response.output_text.done": ("text", "text"),
+    "response.refusal.done": ("refusal", "refusal"),
+    "response.function_call_arguments.done": ("arguments", "arguments"),
+    "response.custom_tool_call_input.done": ("input", "input"),
+}
+
+
+def _responses_text(
+    event: dict[str, Any], with_deltas: set[tuple[Any, ...]]
+) -> list[tuple[tuple[Any, ...], Any]]:
+    """A channel is one content part of one output item (or one call's arguments)."""
+    kind = event.get("type")
+    part = _RESPONSES_DELTAS.get(kind) if isinstance(kind, str) else None
+    if part is not None:
+        channel = (event.get("output_index"), event.get("content_index"), part)
+        delta = event.get("delta")
+        if delta and isinstance(delta, str):
+            with_deltas.add(channel)
+        return [(channel, delta)]
+    done = _RESPONSES_DONE.get(kind) if isinstance(kind, str) else None
+    if done is None:
+        return []
+    channel = (event.get("output_index"), event.get("content_index"), done[0])
+    return [] if channel in with_deltas else [(channel, event.get(done[1]))]
 
 
 def _anthropic_text(event: dict[str, Any]) -> list[tuple[tuple[Any, ...], Any]]:

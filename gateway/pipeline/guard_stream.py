@@ -6,6 +6,13 @@ been scanned (the last CONTEXT_CHARS wait for the next window, so a value stradd
 never half sent). A violation ends the stream with an error event: the client has received only
 text that passed. Buffered (a policy's `stream: buffer`, or `auto` with a redact rule): the whole
 answer is held, judged once like a whole response, redacted if a rule says so, then sent.
+
+The Responses API (route "responses") streams typed events: the same windows read their text,
+output_text, refusal and function-call argument deltas (`StreamHold`); a stopped stream ends as
+an OpenAI-wire one does (the relay's `data: {"error": ...}` frame, which the openai SDK raises as
+an APIError); a held one is redacted by rewriting its events in place (`responses_stream_redact`)
+rather than replayed, so its ids, sequence numbers and `response.completed` stay as they came,
+with the redacted text in every delta, `.done` event and snapshot.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from typing import Any, Protocol
 
 from gateway.core.cache_replay import replay_frames
 from gateway.core.errors import PolicyViolation
+from gateway.core.responses_stream_redact import changed_texts, redact_events
 from gateway.core.scan_text import redact_response, response_text
 from gateway.core.stream_assemble import SSECapture, assembler_for
 from gateway.core.stream_hold import ScanWindow, StreamHold
@@ -55,7 +63,9 @@ class _Chunked:
         self._ctx = ctx
         self._state = state
         self._guard = guard
-        self._hold = StreamHold(guard.wire, chunk_chars=chunk, context_chars=context)
+        self._hold = StreamHold(
+            guard.wire, route=guard.route, chunk_chars=chunk, context_chars=context
+        )
 
     async def feed(self, chunk: bytes) -> bytes:
         hold = self._hold
@@ -128,6 +138,8 @@ class _Buffered:
         redacted = redact_response(
             result.body, guard.wire, guard.route, text, spans, verdict.replacement()
         )
+        if guard.route == "responses" and guard.wire == "openai":
+            return redact_events(whole, changed_texts(result.body, redacted))
         frames = replay_frames(
             redacted,
             wire=guard.wire,

@@ -142,6 +142,8 @@ class Settings:
     shutdown_timeout_s: float = 30.0
     log_level: str = "INFO"
     access_log: bool = True
+    # how long /v1/responses answers are kept for previous_response_id (0: never stored)
+    responses_retention_s: float = 30 * 86400.0
     log_file: LogFileSettings | None = None  # None: JSON lines on stdout
     # Set by the --workers supervisor: workers' metrics are shared through files here.
     metrics_multiprocess_dir: Path | None = None
@@ -438,6 +440,7 @@ def load_settings(
         shutdown_timeout_s=_number(env, "SMARTFLOW_SHUTDOWN_TIMEOUT_SECS", 30.0),
         log_level=env.get("SMARTFLOW_LOG_LEVEL", "INFO").upper(),
         access_log=_bool(env, "SMARTFLOW_ACCESS_LOG", True),
+        responses_retention_s=_number(env, "SMARTFLOW_RESPONSES_RETENTION_DAYS", 30.0) * 86400,
         log_file=_log_file(env),
         otel_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
         features=_features(config, env, mcp),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, replace
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 import orjson
 
@@ -18,7 +18,7 @@ from gateway.core.cache_key import Wire
 
 FORMAT: Final = 1
 
-CachedRoute = Literal["chat", "completions", "messages"]
+CachedRoute = Literal["chat", "completions", "messages", "responses"]
 
 
 class EntryFormatError(ValueError):
@@ -141,7 +141,7 @@ def decode(raw: bytes | str) -> CacheEntry:
             )
         wire = document["w"]
         route = document["r"]
-        if wire not in ("openai", "anthropic") or route not in ("chat", "completions", "messages"):
+        if wire not in ("openai", "anthropic") or route not in get_args(CachedRoute):
             raise EntryFormatError(f"unknown wire or route: {wire!r} {route!r}")
         return CacheEntry(
             key=str(document["k"]),

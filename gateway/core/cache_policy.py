@@ -234,6 +234,28 @@ def _openai_rule(body: Mapping[str, Any], policy: CachePolicy) -> Reason | None:
     return None if answered else Reason.EMPTY
 
 
+def _responses_rule(body: Mapping[str, Any], policy: CachePolicy) -> Reason | None:
+    """An OpenAI Responses `Response`: completed, with text or (opted in) function calls."""
+    if body.get("status") != "completed":
+        return Reason.INCOMPLETE
+    items = body.get("output")
+    items = [i for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
+    parts = [
+        part
+        for item in items
+        if item.get("type") == "message" and isinstance(item.get("content"), list)
+        for part in item["content"]
+        if isinstance(part, Mapping)
+    ]
+    if any(part.get("type") == "refusal" for part in parts):
+        return Reason.REFUSAL
+    calls = any(item.get("type") == "function_call" for item in items)
+    if calls and not policy.cache_tool_calls:
+        return Reason.TOOL_CALLS
+    text = any(part.get("type") == "output_text" and part.get("text") for part in parts)
+    return None if text or calls else Reason.EMPTY
+
+
 def _anthropic_rule(body: Mapping[str, Any], policy: CachePolicy) -> Reason | None:
     stop = body.get("stop_reason")
     if stop is None:
@@ -260,7 +282,8 @@ def response_decision(
     completed: bool = True,
 ) -> ResponseDecision:
     """May this upstream answer be stored? `body` is the whole response (a stream assembled),
-    OpenAI chat or legacy completion, or Anthropic message; the shape tells them apart."""
+    OpenAI chat or legacy completion, Anthropic message or Responses `Response`; the shape tells
+    them apart."""
     reason: Reason | None
     if stream_error:
         reason = Reason.STREAM_ERROR
@@ -276,6 +299,8 @@ def response_decision(
         reason = Reason.UPSTREAM_NO_STORE
     elif "choices" in body:
         reason = _openai_rule(body, policy)
+    elif body.get("object") == "response":
+        reason = _responses_rule(body, policy)
     else:
         reason = _anthropic_rule(body, policy)
     return ResponseDecision(reason is None, reason)

@@ -11,7 +11,7 @@ from aiohttp import web
 from gateway.core import translate
 from gateway.core.errors import InvalidRequest
 from gateway.pipeline import anthropic_extras, cache_stage, gate, guard_stage
-from gateway.pipeline.body import read_json, require_list, require_model, stream_flag
+from gateway.pipeline.body import require_list
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.endpoint import endpoint
 from gateway.pipeline.relay import JsonTranslate, relay_stream, relay_whole
@@ -32,14 +32,7 @@ def _validate(body: dict[str, Any]) -> None:
 async def messages(
     request: web.Request, ctx: RequestContext, state: GatewayState
 ) -> web.StreamResponse:
-    caller = await gate.authenticate(request, state)
-    with state.tracer.span("parse"):
-        body = await read_json(request, state.settings.max_body_bytes)
-    ctx.model = require_model(body)
-    _validate(body)
-    ctx.stream = stream_flag(body)
-    assert state.router is not None
-    ctx.metric_model = state.router.metric_label(ctx.model)
+    caller, body = await gate.open_request(request, ctx, state, _validate)
     await gate.admit(ctx, state, caller, body)
     body = await guard_stage.check_request(ctx, state, body, "messages")
     hit = await cache_stage.look_up(request, ctx, state, body, "messages")

@@ -118,15 +118,7 @@ async def answer_hit(
 ) -> web.StreamResponse:
     """The stored answer, whole or replayed as a stream."""
     entry = hit.entry
-    ctx.cache = "hit-semantic" if hit.phase == "semantic" else "hit-exact"
-    ctx.provider = "cache"
-    ctx.served_model = entry.model
-    ctx.prompt_tokens = 0
-    ctx.completion_tokens = 0
-    ctx.tokens_saved = entry.prompt_tokens + entry.completion_tokens
-    ctx.usd_saved = entry.cost_usd
-    if hit.phase == "semantic" and refetch is not None:
-        _maybe_shadow(state, hit, refetch)
+    note_hit(ctx, state, hit, refetch)
     if not ctx.stream:
         return json_response(ctx, 200, entry.response)
     stored = orjson.loads(entry.response)
@@ -143,6 +135,20 @@ async def answer_hit(
     await out.write_eof()
     ctx.relayed_frames = len(frames)
     return out
+
+
+def note_hit(ctx: RequestContext, state: GatewayState, hit: Hit, refetch: Refetch | None) -> None:
+    """A hit's accounting (nothing charged, what it saved) and its shadow check, if sampled."""
+    entry = hit.entry
+    ctx.cache = "hit-semantic" if hit.phase == "semantic" else "hit-exact"
+    ctx.provider = "cache"
+    ctx.served_model = entry.model
+    ctx.prompt_tokens = 0
+    ctx.completion_tokens = 0
+    ctx.tokens_saved = entry.prompt_tokens + entry.completion_tokens
+    ctx.usd_saved = entry.cost_usd
+    if hit.phase == "semantic" and refetch is not None:
+        _maybe_shadow(state, hit, refetch)
 
 
 def refetcher(

@@ -15,7 +15,7 @@ from gateway.cache.entry import CachedRoute
 from gateway.core import translate
 from gateway.core.errors import InvalidRequest
 from gateway.pipeline import cache_stage, gate, guard_stage
-from gateway.pipeline.body import read_json, require_list, require_model, stream_flag
+from gateway.pipeline.body import require_list
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.endpoint import endpoint
 from gateway.pipeline.relay import JsonTranslate, StreamTranslator, relay_stream, relay_whole
@@ -33,14 +33,11 @@ def _router(state: GatewayState) -> Router:
 async def _start(
     request: web.Request, ctx: RequestContext, state: GatewayState, list_field: str | None
 ) -> dict[str, Any]:
-    caller = await gate.authenticate(request, state)
-    with state.tracer.span("parse"):
-        body = await read_json(request, state.settings.max_body_bytes)
-    ctx.model = require_model(body)
-    if list_field is not None:
-        require_list(body, list_field)
-    ctx.metric_model = _router(state).metric_label(ctx.model)
-    ctx.stream = stream_flag(body)
+    def check(body: dict[str, Any]) -> None:
+        if list_field is not None:
+            require_list(body, list_field)
+
+    caller, body = await gate.open_request(request, ctx, state, check)
     await gate.admit(ctx, state, caller, body)
     return body
 

@@ -4,7 +4,7 @@ the upstream speak different wire formats. Streams pass through chunk by chunk, 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import orjson
@@ -84,12 +84,18 @@ def _wants_usage(raw: bytes) -> bool:
 
 
 def record_usage(ctx: RequestContext, usage: object) -> None:
-    """Token counts from either wire format's usage object. Anthropic counts cache reads and
-    writes apart from input_tokens; they are added back so prompt_tokens means the same in both."""
+    """Token counts from any wire format's usage object (chat, Anthropic, Responses). Anthropic
+    counts cache reads and writes apart from input_tokens; they are added back so prompt_tokens
+    means the same in all three."""
     if not isinstance(usage, dict):
         return
     prompt: object
-    if "input_tokens" in usage or "output_tokens" in usage:
+    responses_details = usage.get("input_tokens_details")
+    if isinstance(responses_details, dict):  # OpenAI Responses: input_tokens counts cached ones
+        prompt = usage.get("input_tokens")
+        completion = usage.get("output_tokens")
+        cached = _int(responses_details.get("cached_tokens"))
+    elif "input_tokens" in usage or "output_tokens" in usage:
         cache_read = _int(usage.get("cache_read_input_tokens"))
         prompt = (
             _int(usage.get("input_tokens"))
@@ -124,10 +130,16 @@ async def relay_stream(
     state: GatewayState,
     sent: Sent,
     translator: StreamTranslator | None,
+    *,
+    on_end: Callable[[bytes], Awaitable[None]] | None = None,
 ) -> web.StreamResponse:
     """Forward an SSE stream as it arrives; on an upstream failure mid-stream, or a guardrail
     that stops it, end it with an error event in the client's format. A client that goes away
-    cancels the handler, which closes the upstream connection in the `finally` below."""
+    cancels the handler, which closes the upstream connection in the `finally` below.
+
+    `on_end` sees the last bytes the client will get (the translator's `finish()`, guardrails
+    applied) before they are written, so what must be durable when the client reads the end of
+    the stream (a stored response) is written first."""
     upstream = sent.response
     out = sse_response(ctx, upstream.status)
     sniffer = UsageSniffer(strip=ctx.strip_usage) if translator is None else None
@@ -139,6 +151,8 @@ async def relay_stream(
             chunk = await check.feed(chunk) if chunk else b""
             if last:
                 chunk += await check.finish()
+        if last and on_end is not None:
+            await on_end(chunk)
         if chunk:
             if tap is not None:
                 tap(chunk)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from gateway.compliance.baseline_store import BaselineCache
     from gateway.mcp.live import ToolRegistry
     from gateway.policy.registry import PolicySet
+    from gateway.store.responses_base import ResponseStore
 
 
 @dataclass(slots=True)
@@ -70,6 +71,8 @@ class GatewayState:
     scan_pool: Executor | None = None
     # MCP servers and A2A agents (issue 15): the proxy when MCP_GATEWAY_ENABLED, the api-server
     registry: ToolRegistry | None = None
+    # /v1/responses answers kept for previous_response_id (proxy, all); None: nothing is kept
+    responses: ResponseStore | None = None
 
 
 HealthCheck = Callable[[], Awaitable[object]]

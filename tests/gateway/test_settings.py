@@ -165,3 +165,16 @@ def test_pricing_section_overrides_defaults(tmp_path: Path) -> None:
     )
     with pytest.raises(SettingsError, match=r"pricing\.m\.input_per_mtok"):
         load_settings({**KEY, "SMARTFLOW_CONFIG": str(path)})
+
+
+def test_responses_retention_in_days() -> None:
+    assert load_settings(KEY).responses_retention_s == 30 * 86400
+    kept_a_week = load_settings({**KEY, "SMARTFLOW_RESPONSES_RETENTION_DAYS": "7"})
+    assert kept_a_week.responses_retention_s == 7 * 86400
+    assert (
+        load_settings({**KEY, "SMARTFLOW_RESPONSES_RETENTION_DAYS": "0"}).responses_retention_s == 0
+    )
+    with pytest.raises(SettingsError, match="SMARTFLOW_RESPONSES_RETENTION_DAYS"):
+        load_settings({**KEY, "SMARTFLOW_RESPONSES_RETENTION_DAYS": "a month"})
+    with pytest.raises(SettingsError, match="SMARTFLOW_RESPONSES_RETENTION_DAYS"):
+        load_settings({**KEY, "SMARTFLOW_RESPONSES_RETENTION_DAYS": "-1"})

@@ -4,6 +4,13 @@
 streamed, and closes them in the order OpenAI's API does: deltas, the `.done` event of the part,
 `response.content_part.done`, then `response.output_item.done`. Only one item is open at a time.
 
+A tool call is streamed as the item its tool's type calls for (`responses_tools.call_item`, the
+request says which chat name stands for which tool): a `function_call` (with its `namespace`, if
+any) streams its arguments as they come; a `custom_tool_call`'s input is the decoded `input`
+argument, which is only known once the JSON arguments are whole, so it goes out when the call
+closes, as one `response.custom_tool_call_input.delta` and the `.done` event; a `tool_search_call`
+carries its decoded `arguments` in `response.output_item.done`.
+
 Events never share mutable parts with the emitter's state (items and responses are copied when an
 event carries them), so a caller may keep, batch or change events. `completed_at` is the
 `created_at` unless the caller sets `completed_at` (its own clock) before the stream completes.
@@ -20,7 +27,6 @@ import orjson
 from gateway.core.responses_response import (
     ANTHROPIC_THINKING,
     ResponseIds,
-    function_call_item,
     item_id,
     item_status_of,
     message_item,
@@ -29,6 +35,7 @@ from gateway.core.responses_response import (
     response_object,
     status_of,
 )
+from gateway.core.responses_tools import call_item, id_kind, tool_refs
 from gateway.core.sse import SSEEvent
 
 # The end of a stream whose upstream stopped before it said the answer was complete.
@@ -86,6 +93,8 @@ class ResponsesEmitter:
         self._open: int | None = None  # output index of the open item
         self._part: str | None = None  # kind of the open content part of the open item
         self._texts: list[str] = []  # pieces of the open part
+        self._refs = tool_refs(request)
+        self._calls: dict[int, tuple[str, str]] = {}  # output index -> (chat name, arguments)
         self.completed_at: int | float | None = None
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
@@ -144,8 +153,12 @@ class ResponsesEmitter:
         return self._add(message_item(mid, [], None, "in_progress"))
 
     def open_call(self, call_id: str, name: str) -> list[dict[str, Any]]:
-        fid = item_id(self._prefix, "fc", len(self.output))
-        return self._add(function_call_item(fid, call_id, name, "", "in_progress"))
+        """Open the item for a call of chat function `name`."""
+        ref = self._refs.get(name)
+        index = len(self.output)
+        cid = item_id(self._prefix, id_kind(ref), index)
+        self._calls[index] = (name, "")
+        return self._add(call_item(ref, cid, call_id, name, arguments="", status="in_progress"))
 
     def open_reasoning(self) -> list[dict[str, Any]]:
         rid = item_id(self._prefix, "rs", len(self.output))
@@ -160,7 +173,11 @@ class ResponsesEmitter:
             args = item["arguments"] = item["arguments"] or "{}"
             fields = {"item_id": item["id"], "output_index": index, "arguments": args}
             out.append(self._event("response.function_call_arguments.done", **fields))
-        if item["type"] == "reasoning":
+        elif item["type"] == "custom_tool_call":
+            out.extend(self._custom_input(index, item))
+        elif index in self._calls:
+            self._rebuild(index)
+        if item["type"] in ("reasoning", "custom_tool_call"):
             item.pop("status", None)
         else:
             item["status"] = status
@@ -169,9 +186,34 @@ class ResponsesEmitter:
         out.append(self._event("response.output_item.done", output_index=index, item=done))
         return out
 
-    def call_arguments(self, index: int, delta: str) -> list[dict[str, Any]]:
-        """Arguments for the function call at output `index` (late pieces join the final item)."""
+    def _rebuild(self, index: int) -> None:
+        """Decode the arguments gathered so far into the (custom or tool search) call item."""
         item = self.output[index]
+        ref = self._refs.get(self._calls[index][0])
+        name, arguments = self._calls[index]
+        built = call_item(ref, item["id"], item["call_id"], name, arguments=arguments, status="")
+        item.update((k, v) for k, v in built.items() if k in ("input", "arguments"))
+
+    def _custom_input(self, index: int, item: dict[str, Any]) -> list[dict[str, Any]]:
+        self._rebuild(index)
+        where = {"item_id": item["id"], "output_index": index}
+        out = []
+        if item["input"]:
+            delta = item["input"]
+            out.append(self._event("response.custom_tool_call_input.delta", **where, delta=delta))
+        done = self._event("response.custom_tool_call_input.done", **where, input=item["input"])
+        out.append(done)
+        return out
+
+    def call_arguments(self, index: int, delta: str) -> list[dict[str, Any]]:
+        """Arguments for the call at output `index` (late pieces join the final item)."""
+        item = self.output[index]
+        if item["type"] != "function_call":  # decoded when the call closes (or now, when late)
+            name, arguments = self._calls[index]
+            self._calls[index] = (name, arguments + delta)
+            if index != self._open:
+                self._rebuild(index)
+            return []
         item["arguments"] += delta
         if index != self._open or not delta:
             return []

@@ -21,7 +21,16 @@ _INPUT_PART: Final = {
     "output_text": "output_text",
 }
 # Items a store-less upstream (store=false) would try to look up by `id`: sent without it.
-_ID_FREE: Final = frozenset({"message", "function_call", "function_call_output"})
+_SHORT_IDS: Final = {
+    "message": "msg",
+    "function_call": "fc",
+    "function_call_output": "fco",
+    "custom_tool_call": "ctc",
+    "custom_tool_call_output": "ctco",
+    "tool_search_call": "tsc",
+    "tool_search_output": "tso",
+}
+_ID_FREE: Final = frozenset(_SHORT_IDS)
 MAX_LIST_LIMIT: Final = 100
 DEFAULT_LIST_LIMIT: Final = 20
 
@@ -58,9 +67,7 @@ def normalise_input_items(items: Sequence[Mapping[str, Any]], prefix: str) -> li
             role = str(item.get("role") or "user")
             item["role"] = role
             item["content"] = _parts(item.get("content"), role)
-        short = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}.get(
-            kind, "item"
-        )
+        short = _SHORT_IDS.get(kind, "item")
         if not isinstance(item.get("id"), str) or not item["id"]:
             item["id"] = f"{short}_{prefix}_in{index}"
         if kind in _ID_FREE:

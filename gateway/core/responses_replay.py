@@ -19,6 +19,7 @@ from gateway.core.responses_response import (
     chat_usage_to_responses,
     finish_reason_of_response,
 )
+from gateway.core.responses_tools import CALL_TYPES, chat_call
 
 _PART_KINDS = {"output_text": ("text", "text"), "refusal": ("refusal", "refusal")}
 
@@ -58,9 +59,10 @@ def replay_events(
         kind = item.get("type")
         if kind == "message":
             out.extend(_message(em, item))
-        elif kind == "function_call":
-            out.extend(em.open_call(as_str(item.get("call_id")), as_str(item.get("name"))))
-            out.extend(em.call_arguments(len(em.output) - 1, as_str(item.get("arguments"))))
+        elif kind in CALL_TYPES:  # function, custom and tool-search calls, namespaces kept
+            name, arguments = chat_call(item)
+            out.extend(em.open_call(as_str(item.get("call_id")), name))
+            out.extend(em.call_arguments(len(em.output) - 1, arguments))
         elif kind == "reasoning":
             out.extend(_reasoning(em, item))
     usage = as_dict(stored.get("usage")) or chat_usage_to_responses(None)

@@ -5,12 +5,15 @@ in as `previous` and are read before the request's own `input`, exactly as the A
 (`instructions` are not carried over from the previous response).
 
 Item mapping to chat: `message` items keep their role (`developer` and `system` stay system-like,
-`output_text` parts of earlier assistant output become text); `function_call` items become
-`tool_calls` on an assistant message (consecutive calls share one message); `function_call_output`
-becomes a `tool` message. `reasoning` items are dropped: chat has no carrier for them and a model
-answers without them. Hosted tools (web search, file search, computer use, MCP, ...) and item
-types that only exist on OpenAI's servers (`item_reference`, `compaction`) raise `InvalidRequest`
-naming the parameter: a gateway cannot run them on another provider.
+`output_text` parts of earlier assistant output become text); `function_call`, `custom_tool_call`
+and `tool_search_call` items become `tool_calls` on an assistant message (consecutive calls share
+one message); their outputs (`function_call_output`, `custom_tool_call_output`,
+`tool_search_output`) become `tool` messages. What each tool type becomes, and how namespaced and
+custom calls are named and shaped for chat, is `responses_tools`'s business (see there).
+`reasoning` and `web_search_call` items are dropped: chat has no carrier for them and a model
+answers without them (a search's findings are in the answer that followed it). Item types that only
+exist on OpenAI's servers (`item_reference`, `compaction`, hosted tool calls) raise
+`InvalidRequest` naming the parameter: a gateway cannot run them on another provider.
 
 `metadata` belongs to the Response object (it is echoed there) and is not sent upstream: OpenAI's
 chat API refuses it unless `store` is on, and the gateway, not the upstream, stores responses.
@@ -25,10 +28,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from gateway.core.errors import InvalidRequest
-from gateway.core.responses_json import as_dict, as_list
+from gateway.core.responses_json import as_dict
+from gateway.core.responses_tools import (
+    CALL_TYPES,
+    chat_call,
+    chat_tool_choice,
+    chat_tools,
+    loaded_tools,
+    request_tools,
+    search_result_text,
+)
 
-_SIMPLE_CHOICES: Final = frozenset({"auto", "none", "required"})
-_DROPPED_ITEMS: Final = frozenset({"reasoning"})
+_DROPPED_ITEMS: Final = frozenset({"reasoning", "web_search_call", "additional_tools"})
+_OUTPUT_TYPES: Final = frozenset({"function_call_output", "custom_tool_call_output"})
 # Options copied unchanged from a Responses body to a chat body, and back (`copy_options`).
 COPIED_OPTIONS: Final = (
     "model",
@@ -117,16 +129,16 @@ def _message(item: Mapping[str, Any], param: str) -> dict[str, Any]:
     return {"role": role, "content": _simple(parts)}
 
 
-def _function_call(item: Mapping[str, Any], param: str) -> dict[str, Any]:
-    call_id, name = item.get("call_id"), item.get("name")
-    if not isinstance(call_id, str) or not call_id or not isinstance(name, str) or not name:
-        raise InvalidRequest("a function_call item needs 'call_id' and 'name'", param=param)
-    arguments = item.get("arguments")
-    return {
-        "id": call_id,
-        "type": "function",
-        "function": {"name": name, "arguments": arguments if isinstance(arguments, str) else "{}"},
-    }
+def _call(item: Mapping[str, Any], param: str) -> dict[str, Any]:
+    """A call item (function, custom tool or client tool search) -> a chat tool call."""
+    kind = item.get("type")
+    call_id = item.get("call_id")
+    named = kind == "tool_search_call" or (isinstance(item.get("name"), str) and item["name"])
+    if not isinstance(call_id, str) or not call_id or not named:
+        needs = "'call_id'" if kind == "tool_search_call" else "'call_id' and 'name'"
+        raise InvalidRequest(f"a {kind} item needs {needs}", param=param)
+    name, arguments = chat_call(item)
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
 def _function_output(
@@ -135,7 +147,10 @@ def _function_output(
     """(the tool message, the images and files of the output, which a tool message cannot hold)."""
     call_id = item.get("call_id")
     if not isinstance(call_id, str) or not call_id:
-        raise InvalidRequest("a function_call_output item needs 'call_id'", param=param)
+        raise InvalidRequest(f"a {item.get('type')} item needs 'call_id'", param=param)
+    if item.get("type") == "tool_search_output":
+        text = search_result_text(loaded_tools([item], param))
+        return {"role": "tool", "tool_call_id": call_id, "content": text}, []
     output = item.get("output")
     if isinstance(output, str):
         return {"role": "tool", "tool_call_id": call_id, "content": output}, []
@@ -171,14 +186,14 @@ def items_to_chat_messages(items: Sequence[dict[str, Any]], param: str) -> list[
         kind, where = item.get("type", "message"), f"{param}[{i}]"
         if not isinstance(kind, str):
             raise InvalidRequest("an item's 'type' must be a string", param=f"{where}.type")
-        if extras and kind != "function_call_output":
+        if extras and kind not in _OUTPUT_TYPES:
             messages.append({"role": "user", "content": extras})
             extras = []
         if kind == "message":
             messages.append(_message(item, where))
-        elif kind == "function_call":
-            _add_call(messages, _function_call(item, where))
-        elif kind == "function_call_output":
+        elif kind in CALL_TYPES:
+            _add_call(messages, _call(item, where))
+        elif kind in _OUTPUT_TYPES or kind == "tool_search_output":
             message, more = _function_output(item, where)
             messages.append(message)
             extras.extend(more)
@@ -187,49 +202,6 @@ def items_to_chat_messages(items: Sequence[dict[str, Any]], param: str) -> list[
     if extras:
         messages.append({"role": "user", "content": extras})
     return messages
-
-
-def _tools(tools: Any) -> list[dict[str, Any]]:
-    out = []
-    for i, tool in enumerate(_items(tools, "tools")):
-        if tool.get("type") != "function":
-            kind, where = tool.get("type"), f"tools[{i}]"
-            raise InvalidRequest(
-                f"tool type {kind!r} is hosted by OpenAI and cannot run on this model; "
-                "only function tools can be sent here",
-                param=where,
-            )
-        name = tool.get("name")
-        if not isinstance(name, str) or not name:
-            raise InvalidRequest("a function tool needs 'name'", param=f"tools[{i}].name")
-        function: dict[str, Any] = {"name": name}
-        if tool.get("description"):
-            function["description"] = tool["description"]
-        function["parameters"] = tool.get("parameters") or {"type": "object", "properties": {}}
-        if tool.get("strict") is not None:
-            function["strict"] = bool(tool["strict"])
-        out.append({"type": "function", "function": function})
-    return out
-
-
-def _tool_choice(choice: Any) -> str | dict[str, Any]:
-    if isinstance(choice, str) and choice in _SIMPLE_CHOICES:
-        return choice
-    kind = as_dict(choice).get("type")
-    if kind == "function" and isinstance(choice.get("name"), str):
-        return {"type": "function", "function": {"name": choice["name"]}}
-    if kind == "allowed_tools":
-        named = [t for t in as_list(choice.get("tools")) if isinstance(t, dict)]
-        if any(t.get("type") != "function" for t in named):
-            raise InvalidRequest("allowed_tools may name function tools only", param="tool_choice")
-        return {
-            "type": "allowed_tools",
-            "allowed_tools": {
-                "mode": choice.get("mode") or "auto",
-                "tools": [{"type": "function", "function": {"name": t.get("name")}} for t in named],
-            },
-        }
-    raise InvalidRequest("unsupported tool_choice for this model", param="tool_choice")
 
 
 def json_schema_fields(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -282,25 +254,45 @@ def responses_request_to_chat(
     elif isinstance(instructions, list):
         messages.extend(items_to_chat_messages(instructions, "instructions"))
     messages.extend(items_to_chat_messages(previous, "previous_response_id"))
-    messages.extend(items_to_chat_messages(input_items(body), "input"))
+    inputs = input_items(body)
+    messages.extend(items_to_chat_messages(inputs, "input"))
     if not messages:
         raise InvalidRequest("'input' is required", param="input")
     out: dict[str, Any] = {"messages": messages}
     _options(body, out)
+    loaded = [*loaded_tools(previous, "previous_response_id"), *loaded_tools(inputs, "input")]
+    _tool_options(body, out, loaded)
     return out
 
 
+def _tool_options(
+    body: Mapping[str, Any], out: dict[str, Any], loaded: list[tuple[dict[str, Any], str]]
+) -> None:
+    """The chat tools (the request's, then those loaded by tool searches), and the tool choice
+    and parallelism, which mean nothing without tools (every tool may have been dropped)."""
+    sent = request_tools(body)
+    tools, refs = chat_tools([*sent, *loaded])
+    choice = body.get("tool_choice")
+    if not tools:
+        if sent and choice not in (None, "auto", "none"):
+            chat_tool_choice(choice, refs)  # names the dropped tool it forces, if it does
+            raise InvalidRequest(
+                "tool_choice asks for a tool, and no tool sent can run on this model",
+                param="tool_choice",
+            )
+        return
+    out["tools"] = tools
+    if choice is not None:
+        out["tool_choice"] = chat_tool_choice(choice, refs)
+    if body.get("parallel_tool_calls") is not None:
+        out["parallel_tool_calls"] = bool(body["parallel_tool_calls"])
+
+
 def _options(body: Mapping[str, Any], out: dict[str, Any]) -> None:
-    """Everything but the messages: sampling, limits, tools, output format, reasoning, stream."""
+    """Everything but the messages and tools: sampling, limits, output format, reasoning, stream."""
     copy_options(body, out, COPIED_OPTIONS)
     if body.get("max_output_tokens") is not None:
         out["max_completion_tokens"] = body["max_output_tokens"]
-    if body.get("tools"):
-        out["tools"] = _tools(body["tools"])
-        if body.get("tool_choice") is not None:
-            out["tool_choice"] = _tool_choice(body["tool_choice"])
-        if body.get("parallel_tool_calls") is not None:
-            out["parallel_tool_calls"] = bool(body["parallel_tool_calls"])
     text = as_dict(body.get("text"))
     response_format = _response_format(text)
     if response_format is not None:

@@ -1,8 +1,12 @@
 """Whole responses: Chat Completions and Anthropic Messages -> a Responses `Response`, and back.
 
 Ids and times are passed in. Output item ids are derived from `item_prefix` (by default the
-response id without its `resp_` prefix): `msg_<prefix>_<n>`, `fc_<prefix>_<n>`, `rs_<prefix>_<n>`,
-where n is the item's output index, so the same answer always gets the same ids.
+response id without its `resp_` prefix): `msg_<prefix>_<n>`, `fc_<prefix>_<n>`, `rs_<prefix>_<n>`
+(and `ctc_`/`tsc_` for custom tool and tool search calls), where n is the item's output index, so
+the same answer always gets the same ids.
+
+A tool call comes back as the item its tool's type calls for (`responses_tools.call_item`): the
+request says which chat function name stands for which namespaced, custom or tool search tool.
 
 The echoed request fields (instructions, tools, tool_choice, sampling, text format, reasoning,
 metadata, ...) come from the client's Responses request body, as the API returns them.
@@ -18,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any, Final, NotRequired, TypedDict, Unpack
 
 from gateway.core.responses_json import as_dict, as_int, as_list, as_str
+from gateway.core.responses_tools import CALL_TYPES, ToolRef, call_item, id_kind, tool_refs
 from gateway.core.translate_response import anthropic_usage_to_openai, json_text
 
 ANTHROPIC_THINKING: Final = "anthropic-thinking-signature:"
@@ -59,7 +64,7 @@ def anthropic_finish_reason(stop_reason: Any) -> str:
 
 
 def item_id(prefix: str, kind: str, index: int) -> str:
-    """A deterministic output item id: kind is `msg`, `fc` or `rs`."""
+    """A deterministic output item id: kind is `msg`, `fc`, `ctc`, `tsc` or `rs`."""
     return f"{kind}_{prefix}_{index}"
 
 
@@ -120,19 +125,6 @@ def message_item(
 
 def output_text_part(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-
-
-def function_call_item(
-    item_id_: str, call_id: str, name: str, arguments: str, status: str
-) -> dict[str, Any]:
-    return {
-        "id": item_id_,
-        "type": "function_call",
-        "call_id": call_id,
-        "name": name,
-        "arguments": arguments,
-        "status": status,
-    }
 
 
 def reasoning_item(item_id_: str, text: str, signature: str | None) -> dict[str, Any]:
@@ -234,6 +226,15 @@ def _whole_response(
     )
 
 
+def _call_item(
+    refs: Mapping[str, ToolRef], prefix: str, index: int, call_id: str, name: str, *, arguments: str
+) -> dict[str, Any]:
+    """The output item at `index` for a whole answer's call of chat function `name`."""
+    ref = refs.get(name)
+    cid = item_id(prefix, id_kind(ref), index)
+    return call_item(ref, cid, call_id, name, arguments=arguments, status="completed")
+
+
 def _chat_text(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -260,16 +261,18 @@ def chat_response_to_responses(
     if text or refusal:
         mid = item_id(prefix, "msg", len(output))
         output.append(message_item(mid, [text] if text else [], refusal, item_status_of(finish)))
+    refs = tool_refs(request)
     for call in map(as_dict, as_list(message.get("tool_calls"))):
         function = as_dict(call.get("function"))
         arguments = function.get("arguments")
         output.append(
-            function_call_item(
-                item_id(prefix, "fc", len(output)),
+            _call_item(
+                refs,
+                prefix,
+                len(output),
                 as_str(call.get("id")) or f"call_{prefix}_{len(output)}",
                 as_str(function.get("name")),
-                arguments if isinstance(arguments, str) else json_text(arguments or {}),
-                "completed",
+                arguments=arguments if isinstance(arguments, str) else json_text(arguments or {}),
             )
         )
     usage = chat_usage_to_responses(as_dict(body.get("usage")))
@@ -280,10 +283,12 @@ def anthropic_response_to_responses(
     body: Mapping[str, Any], request: Mapping[str, Any], **ids: Unpack[ResponseIds]
 ) -> dict[str, Any]:
     """Anthropic message -> `Response`: text blocks in a row share one message item, each
-    `tool_use` is a function call, thinking is a reasoning item (redacted thinking is left out)."""
+    `tool_use` is a call item (as its tool is), thinking is a reasoning item (redacted thinking
+    is left out)."""
     prefix = prefix_of(ids)
     finish = anthropic_finish_reason(body.get("stop_reason"))
     output: list[dict[str, Any]] = []
+    refs = tool_refs(request)
     for block in map(as_dict, as_list(body.get("content"))):
         kind = block.get("type")
         last = output[-1] if output else None
@@ -296,12 +301,13 @@ def anthropic_response_to_responses(
                 output.append(message_item(mid, texts, None, item_status_of(finish)))
         elif kind == "tool_use":
             output.append(
-                function_call_item(
-                    item_id(prefix, "fc", len(output)),
+                _call_item(
+                    refs,
+                    prefix,
+                    len(output),
                     as_str(block.get("id")),
                     as_str(block.get("name")),
-                    json_text(block.get("input") or {}),
-                    "completed",
+                    arguments=json_text(block.get("input") or {}),
                 )
             )
         elif kind == "thinking":
@@ -315,9 +321,7 @@ def anthropic_response_to_responses(
 
 def finish_reason_of_response(response: Mapping[str, Any]) -> str:
     """The chat finish reason a Responses `Response` amounts to."""
-    if any(
-        as_dict(item).get("type") == "function_call" for item in as_list(response.get("output"))
-    ):
+    if any(as_dict(item).get("type") in CALL_TYPES for item in as_list(response.get("output"))):
         return "tool_calls"
     reason = as_dict(response.get("incomplete_details")).get("reason")
     if reason == "max_output_tokens":

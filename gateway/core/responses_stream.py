@@ -30,6 +30,7 @@ from gateway.core.responses_response import (
     chat_usage_to_responses,
     item_status_of,
 )
+from gateway.core.responses_tools import CALL_TYPES
 from gateway.core.sse import SSEEvent
 from gateway.core.translate_response import anthropic_usage_to_openai, json_text
 
@@ -172,8 +173,9 @@ class AnthropicToResponsesStream(_Translator):
     """Upstream speaks Anthropic Messages events (parsed JSON); the client reads Responses events.
 
     Text blocks in a row share one message item (one content part each); each `tool_use` block
-    is a function call item; a thinking block is a reasoning item whose signature is kept in
-    `encrypted_content`. Redacted thinking and server tool blocks are not carried.
+    is a call item (a function, custom tool or tool search call, as its tool is); a thinking
+    block is a reasoning item whose signature is kept in `encrypted_content`. Redacted thinking
+    and server tool blocks are not carried.
     """
 
     def __init__(
@@ -193,7 +195,7 @@ class AnthropicToResponsesStream(_Translator):
         elif kind == "content_block_start":
             out.extend(self._block_start(event))
         elif kind == "content_block_stop":
-            if em.open_type in ("function_call", "reasoning"):
+            if em.open_type in CALL_TYPES or em.open_type == "reasoning":
                 out.extend(em.close_item())
         elif kind == "message_start":
             self._update_usage(as_dict(event.get("message")).get("usage"))

@@ -9,6 +9,10 @@ an Anthropic answer's thinking block is returned to the client as a reasoning it
 `responses_response.reasoning_item`); when the client sends that item back (directly, or through
 `previous_response_id`), it becomes the thinking block again at the head of the assistant turn
 that made the tool call it preceded. Reasoning items from other providers are dropped.
+
+Tools reach Anthropic as the chat shape has them (`responses_tools`: namespaced tools flattened to
+`<namespace>__<name>`, custom tools as one-string-argument functions, a client tool search as the
+function `tool_search`); Claude's `tool_use` blocks come back through the same mapping.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any, Final
 from gateway.core.responses_json import as_dict, as_list
 from gateway.core.responses_request import input_items, responses_request_to_chat
 from gateway.core.responses_response import ANTHROPIC_THINKING
+from gateway.core.responses_tools import CALL_TYPES
 from gateway.core.translate_request import openai_request_to_anthropic
 
 _NOT_ID_CHAR: Final = re.compile(r"[^A-Za-z0-9_-]")  # as translate_request rewrites tool ids
@@ -57,7 +62,7 @@ def thinking_by_call(items: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[
             block = _thinking_block(item)
             if block is not None:
                 pending.append(block)
-        elif kind == "function_call":
+        elif kind in CALL_TYPES:
             if pending and isinstance(item.get("call_id"), str):
                 found[_NOT_ID_CHAR.sub("_", item["call_id"])] = pending
             pending = []

@@ -173,7 +173,7 @@ def test_previous_output_message_and_calls_share_an_assistant_turn() -> None:
 @pytest.mark.parametrize(
     ("body", "param"),
     [
-        ({"input": "x", "tools": [{"type": "web_search"}]}, "tools[0]"),
+        ({"input": "x", "tools": [{"type": "code_interpreter", "container": "auto"}]}, "tools[0]"),
         ({"input": "x", "tools": [{"type": "file_search", "vector_store_ids": []}]}, "tools[0]"),
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0]"),
         ({"input": [{"role": "wizard", "content": "x"}]}, "input[0].role"),

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from support.local_up import clean_env, foreground_up
 from support.procs import free_port
@@ -23,10 +24,9 @@ class ResponsesGateway:
     other_key: str  # another application's key on the same gateway
 
 
-def create_key(data_dir: Path, name: str) -> str:
-    """`sfctl keys create` as an operator runs it; the response cache is off so that every request
-    reaches the mock provider and no answer depends on what an earlier test asked."""
-    command = ["keys", "create", "--name", name, "--cache", "off", "-o", "json"]
+def create_key_record(data_dir: Path, name: str, *options: str) -> dict[str, Any]:
+    """`sfctl keys create` as an operator runs it: the created key's record (its secret too)."""
+    command = ["keys", "create", "--name", name, *options, "-o", "json"]
     result = subprocess.run(
         [sys.executable, "-m", "sfctl", *command, "--data-dir", str(data_dir)],
         env=clean_env(),
@@ -36,9 +36,15 @@ def create_key(data_dir: Path, name: str) -> str:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    secret = json.loads(result.stdout)["key"]
-    assert isinstance(secret, str) and secret.startswith("sk-sf-")
-    return secret
+    record = json.loads(result.stdout)
+    assert isinstance(record, dict) and str(record["key"]).startswith("sk-sf-")
+    return record
+
+
+def create_key(data_dir: Path, name: str) -> str:
+    """A key whose response cache is off, so that every request reaches the mock provider and
+    no answer depends on what an earlier test asked."""
+    return str(create_key_record(data_dir, name, "--cache", "off")["key"])
 
 
 @contextmanager

@@ -118,15 +118,40 @@ def _anthropic_answer(body: Mapping[str, Any]) -> Answer | None:
     return Answer("".join(texts), tuple(tools))
 
 
+def _responses_answer(body: Mapping[str, Any]) -> Answer:
+    """An OpenAI Responses `Response`: its messages' text and refusals, and its calls."""
+    texts: list[str] = []
+    tools: list[tuple[str, Any]] = []
+    for item in body.get("output") or ():
+        if not isinstance(item, Mapping):
+            continue
+        kind = item.get("type")
+        if kind == "message":
+            for part in item.get("content") or ():
+                if isinstance(part, Mapping):
+                    text = part.get("text") if part.get("type") == "output_text" else None
+                    text = part.get("refusal") if part.get("type") == "refusal" else text
+                    if isinstance(text, str) and text:
+                        texts.append(text)
+        elif kind == "function_call":
+            tools.append((str(item.get("name") or ""), _arguments(item.get("arguments"))))
+        elif kind == "custom_tool_call":
+            tools.append((str(item.get("name") or ""), item.get("input")))
+    return Answer("\n".join(texts), tuple(tools))
+
+
 def answer_of(body: Mapping[str, Any], wire: Wire | None = None) -> Answer | None:
-    """The answer in a response body (OpenAI chat or legacy completion, Anthropic message; the
-    shape tells them apart when `wire` is None), or None when it holds none: an error, no
-    choices, nothing said. A shadow re-ask that gives None says nothing about the cache and
-    should not be counted."""
+    """The answer in a response body (OpenAI chat or legacy completion, Anthropic message, a
+    Responses `Response`; the shape tells them apart when `wire` is None), or None when it holds
+    none: an error, no choices, nothing said. A shadow re-ask that gives None says nothing about
+    the cache and should not be counted."""
     if body.get("error") is not None or body.get("type") == "error":
         return None
     openai = wire == "openai" if wire is not None else "choices" in body
-    answer = _openai_answer(body) if openai else _anthropic_answer(body)
+    if body.get("object") == "response":
+        answer: Answer | None = _responses_answer(body)
+    else:
+        answer = _openai_answer(body) if openai else _anthropic_answer(body)
     if answer is None or (not answer.text.strip() and not answer.tool_calls):
         return None
     return answer

@@ -11,6 +11,7 @@ provider the operator did not choose to keep data at.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -28,7 +29,7 @@ from gateway.core.responses_translate import (
     chat_response_to_responses,
     responses_request_to_anthropic,
 )
-from gateway.pipeline import gate, guard_stage, responses_cache
+from gateway.pipeline import cache_stage, gate, guard_stage, responses_cache
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.endpoint import endpoint
 from gateway.pipeline.relay import JsonTranslate, relay_stream, relay_whole
@@ -59,7 +60,12 @@ async def create_response(
     hit = await responses_cache.look_up(request, ctx, state, turn)
     if hit is not None:
         await guard_stage.request_verdict(ctx)
-        return await responses_cache.answer_hit(request, ctx, state, turn, hit)
+
+        def reask(fresh: RequestContext, _: dict[str, Any]) -> Awaitable[web.StreamResponse]:
+            return _upstream(None, fresh, state, turn.for_shadow(fresh))
+
+        refetch = cache_stage.refetcher(ctx, turn.body, reask)
+        return await responses_cache.answer_hit(request, ctx, state, turn, hit, refetch=refetch)
     return await _upstream(request, ctx, state, turn)
 
 
@@ -92,14 +98,14 @@ def _build(ctx: RequestContext, turn: ResponsesTurn) -> Any:
 
 
 async def _upstream(
-    request: web.Request, ctx: RequestContext, state: GatewayState, turn: ResponsesTurn
+    request: web.Request | None, ctx: RequestContext, state: GatewayState, turn: ResponsesTurn
 ) -> web.StreamResponse:
     router = state.router
     assert router is not None
     with state.tracer.span("route", model=ctx.model):
         sent = await guard_stage.alongside(ctx, router.send(ctx, ctx.model, _build(ctx, turn)))
     provider = sent.deployment.provider
-    if ctx.stream and sent.response.status < 400:
+    if ctx.stream and request is not None and sent.response.status < 400:
         source: EventSource
         ids = turn.ids()
         if provider.native_responses:

@@ -64,9 +64,12 @@ async def answer_hit(
     state: GatewayState,
     turn: ResponsesTurn,
     hit: Hit,
+    *,
+    refetch: cache_stage.Refetch | None,
 ) -> web.StreamResponse:
-    """The stored answer as a new response: kept for `previous_response_id`, then sent."""
-    cache_stage.note_hit(ctx, state, hit, None)
+    """The stored answer as a new response: kept for `previous_response_id`, then sent.
+    `refetch` re-asks upstream when shadow mode samples a semantic hit."""
+    cache_stage.note_hit(ctx, state, hit, refetch)
     events = replay_events(orjson.loads(hit.entry.response), turn.body, **turn.ids())
     final = events[-1].get("response")
     for event in events:

@@ -3,6 +3,7 @@ the store, and what is kept of it once answered."""
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -15,7 +16,7 @@ from gateway.core.responses_items import (
 from gateway.core.responses_request import input_items
 from gateway.core.responses_response import ResponseIds, item_prefix_of
 from gateway.core.responses_translate import responses_request_to_chat
-from gateway.pipeline.context import RequestContext
+from gateway.pipeline.context import RequestContext, without_stream
 from gateway.pipeline.keyauth import Caller
 from gateway.pipeline.state import GatewayState
 from gateway.store.responses_base import StoredResponse
@@ -75,6 +76,15 @@ class ResponsesTurn:
                 code="previous_response_not_found",
             )
         self.previous = conversation_items([(s.input_items, s.response) for s in chain])
+
+    def for_shadow(self, fresh: RequestContext) -> ResponsesTurn:
+        """This turn re-asked in the background to check a semantic hit: whole, kept nowhere."""
+        twin = copy.copy(self)
+        twin.body = without_stream(self.body)
+        twin.store = None
+        twin._chat = None
+        twin.response_id = "resp_" + fresh.request_id[4:]
+        return twin
 
     def chat_request(self) -> dict[str, Any]:
         """The request as Chat Completions, conversation included: translated once, shared by

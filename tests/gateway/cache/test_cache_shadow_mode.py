@@ -208,3 +208,28 @@ async def test_an_anthropic_semantic_hit_is_re_asked(shadow: Shadow) -> None:
     assert "stream" not in reask
     assert reask["messages"][-1]["content"] == NEAR_REPEAT
     assert namespace_row(await stats(gw), "team:banking")["shadow"]["sampled"] == 1
+
+
+async def test_a_semantic_hit_on_the_responses_api_is_re_asked(shadow: Shadow) -> None:
+    """/v1/responses: the paraphrase is a semantic hit, served as a new stored response, and
+    re-asked upstream (as chat, whole) in the background; the re-ask is compared, not kept."""
+    gw, up = shadow.gw, shadow.up
+    key = await create_key(gw, team="banking")
+    up.queue.append(Answer(body=chat_body(SERVED)))
+    up.queue.append(Answer(body=chat_body(SERVED)))  # the re-ask agrees
+    async with openai_client(gw, key["key"]) as sdk:
+        first = await sdk.responses.with_raw_response.create(model="gpt-4o-mini", input=ASKED)
+        hit = await sdk.responses.with_raw_response.create(
+            model="gpt-4o-mini", input=NEAR_REPEAT, stream=False
+        )
+        await settle(gw)
+        served = hit.parse()
+        assert (await sdk.responses.retrieve(served.id)).output_text == SERVED
+    assert first.headers["x-smartflow-cache"] == "miss"
+    assert hit.headers["x-smartflow-cache"] == "hit-semantic"
+    assert served.id != first.parse().id and served.output_text == SERVED
+    assert up.calls() == 2
+    assert up.seen[-1].body["messages"][-1]["content"] == NEAR_REPEAT
+    assert not up.seen[-1].body.get("stream")
+    row = namespace_row(await stats(gw), "team:banking")
+    assert (row["shadow"]["sampled"], row["shadow"]["agreed"]) == (1, 1)

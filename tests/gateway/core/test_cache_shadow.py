@@ -182,3 +182,28 @@ def test_shadow_stats_count_estimate_merge_and_round_trip() -> None:
     assert both.reasons == {"overlap": 2, "guard:numbers": 2}
     assert stats.agreed == 197  # merging makes a new object
     assert ShadowStats.from_dict({"agreed": "x", "disagreed": -1}) == ShadowStats()
+
+
+def responses_body(text: str, *calls: tuple[str, str]) -> dict[str, Any]:
+    output: list[dict[str, Any]] = []
+    if text:
+        part = {"type": "output_text", "text": text, "annotations": []}
+        output.append({"type": "message", "role": "assistant", "content": [part]})
+    for name, arguments in calls:
+        output.append(
+            {"type": "function_call", "call_id": "c", "name": name, "arguments": arguments}
+        )
+    return {"object": "response", "status": "completed", "output": output}
+
+
+def test_responses_answers_are_compared_like_chat_ones() -> None:
+    served = responses_body("Open Settings, then Security, and choose Reset password.")
+    same = responses_body("Open Settings, then Security, and choose Reset password.")
+    other = responses_body("You cannot reset it online; visit a branch.")
+    call = responses_body("", ("lookup", '{"city": "Lyon"}'))
+    same_call = responses_body("", ("lookup", '{ "city":"Lyon" }'))
+    assert answers_agree(served, same) == (True, "same")
+    assert answers_agree(served, other)[0] is False
+    assert answers_agree(call, same_call)[0] is True
+    assert answers_agree(served, call) == (False, "tool_calls")
+    assert answer_of(responses_body("")) is None  # nothing said: no evidence either way
